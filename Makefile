@@ -1,0 +1,65 @@
+# CloudSage. The two commands a new user needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_VALIDATION := false
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer bench bench-nab demo-csv clean pr
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+dev: $(STAMP) ## create .venv with the pinned dependencies
+
+run: $(STAMP) ## analyse the bundled demo fleet end to end on the local emulator
+	$(VENV)/bin/cloudsage run --out out
+
+test: $(STAMP) ## the whole test suite
+	$(PY) -m pytest -q
+
+unit: $(STAMP) ## unit tests (pure core)
+	$(PY) -m pytest -q tests/unit
+
+integration: $(STAMP) ## handlers and adapters against moto
+	$(PY) -m pytest -q tests/integration
+
+infra-tests: $(STAMP) ## CDK assertion tests
+	$(PY) -m pytest -q tests/infra
+
+e2e: $(STAMP) ## the local state-machine run
+	$(PY) -m pytest -q tests/e2e
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+mypy: $(STAMP)
+	$(VENV)/bin/mypy
+
+synth: $(STAMP) ## synthesize the CDK app into cdk.out
+	$(PY) -m infra.app
+
+bench-nab: $(STAMP) ## NAB: CloudSage detector vs baselines (DATA=../shared/data/nab)
+	$(PY) -m benchmarks.nab.run --data $(or $(DATA),../shared/data/nab)
+
+bench: bench-nab ## every benchmark
+
+pr: lint test ## what a reviewer expects to be green
+
+clean:
+	rm -rf $(VENV) out cdk.out .pytest_cache

@@ -1,0 +1,33 @@
+"""CDK app entry point: ``cdk synth`` runs ``python -m infra.app`` (see cdk.json)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from aws_cdk import App, Environment
+
+# The runtime package lives in lambdas/ (installed by pyproject); keep synth working from a plain checkout too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
+
+from infra.settings import STACK_NAME, InfraSettings  # noqa: E402
+from infra.stacks.cloudsage_stack import CloudSageStack  # noqa: E402
+
+
+def build_app(context: dict[str, object] | None = None, outdir: str | None = None) -> tuple[App, CloudSageStack]:
+    """Build the app and its stack (used by ``cdk synth``, the local run and the infra tests)."""
+    app = App(context=context or {}, outdir=outdir)
+    settings = InfraSettings.from_context(app.node.try_get_context)
+    stack = CloudSageStack(
+        app,
+        STACK_NAME,
+        settings=settings,
+        env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
+    )
+    return app, stack
+
+
+if __name__ == "__main__":
+    built, _ = build_app()
+    built.synth()

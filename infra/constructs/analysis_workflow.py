@@ -1,0 +1,148 @@
+"""AnalysisWorkflow: the Step Functions state machine of one analysis run.
+
+Collect -> Map over resources (one Parallel per resource, one branch per registered model, each with its own
+Catch so a failing model yields a partial result) -> Aggregate -> Publish. Only S3 keys travel between
+states (the payload limit is 256 KB).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from cloudsage.core.registry import MODEL_SPECS
+from constructs import Construct
+
+from infra.settings import STATE_MACHINE_ID
+
+# Errors a model raises on purpose: no retry, straight to the branch's Catch.
+MODEL_DOMAIN_ERRORS = ["InsufficientDataError", "InvalidSeriesError", "InputValidationError"]
+
+
+class AnalysisWorkflow(Construct):
+    """The analysis state machine (exposed as ``.state_machine``)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        collect: lambda_.IFunction,
+        models: dict[str, lambda_.IFunction],
+        aggregate: lambda_.IFunction,
+        publish: lambda_.IFunction,
+        max_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        collect_step = self._invoke("Collect", collect, None, result_path="$.collected")
+
+        per_resource = sfn.Parallel(self, "RunModels")
+        for spec in MODEL_SPECS:
+            per_resource.branch(self._model_branch(spec.name, spec.state_name, models[spec.name]))
+
+        analyze = sfn.Map(
+            self,
+            "AnalyzeResources",
+            items_path="$.collected.items",
+            item_selector={
+                "run_id.$": "$.collected.run_id",
+                "resource_id.$": "$$.Map.Item.Value.resource_id",
+                "snapshot_key.$": "$$.Map.Item.Value.snapshot_key",
+            },
+            max_concurrency=max_concurrency,
+            result_path="$.analysis",
+        )
+        analyze.item_processor(per_resource)
+
+        aggregate_step = self._invoke(
+            "Aggregate",
+            aggregate,
+            sfn.TaskInput.from_object(
+                {
+                    "run_id.$": "$.collected.run_id",
+                    "results.$": "$.analysis",
+                    "skipped.$": "$.collected.skipped",
+                }
+            ),
+            result_path="$.aggregated",
+        )
+        publish_step = self._invoke(
+            "Publish",
+            publish,
+            sfn.TaskInput.from_object({"run_id.$": "$.aggregated.run_id", "summary_key.$": "$.aggregated.summary_key"}),
+            result_path="$.published",
+        )
+        done = sfn.Pass(
+            self,
+            "Done",
+            parameters={
+                "run_id.$": "$.aggregated.run_id",
+                "summary_key.$": "$.aggregated.summary_key",
+                "insights.$": "$.aggregated.insight_count",
+                "new_insights.$": "$.aggregated.new_count",
+                "alerts.$": "$.published.published",
+                "failed_models.$": "$.aggregated.failed_models",
+            },
+        )
+        chain = collect_step.next(analyze).next(aggregate_step).next(publish_step).next(done)
+        self.state_machine = sfn.StateMachine(
+            scope,
+            STATE_MACHINE_ID,
+            definition_body=sfn.DefinitionBody.from_chainable(chain),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.hours(1),
+            tracing_enabled=True,
+        )
+
+    def _invoke(
+        self, name: str, fn: lambda_.IFunction, payload: sfn.TaskInput | None, *, result_path: str
+    ) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=fn,
+            payload=payload,
+            payload_response_only=True,
+            result_path=result_path,
+            retry_on_service_exceptions=False,
+        )
+        task.add_retry(
+            errors=["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                    "Lambda.TooManyRequestsException"],
+            interval=Duration.seconds(2),
+            max_attempts=3,
+            backoff_rate=2.0,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return task
+
+    def _model_branch(self, model: str, state_name: str, fn: lambda_.IFunction) -> sfn.IChainable:
+        task = self._invoke(
+            state_name,
+            fn,
+            sfn.TaskInput.from_object(
+                {
+                    "run_id.$": "$.run_id",
+                    "resource_id.$": "$.resource_id",
+                    "snapshot_key.$": "$.snapshot_key",
+                    "model": model,
+                }
+            ),
+            result_path="$",
+        )
+        failed = sfn.Pass(
+            self,
+            f"{state_name}-Failed",
+            parameters={
+                "model": model,
+                "resource_id.$": "$.resource_id",
+                "result_key": None,
+                "insight_count": 0,
+                "error.$": "$.error.Error",
+                "cause.$": "$.error.Cause",
+            },
+        )
+        task.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        return task

@@ -1,0 +1,128 @@
+"""PipelineFunctions: the collect, aggregate and publish functions, plus one function per registered model.
+
+Model functions are created by looping over ``MODEL_SPECS``; adding a model adds a function here without
+touching this file. Every function gets its own role, built from grants (no hand-written wildcards).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from cloudsage.core.registry import MODEL_SPECS, ModelSpec
+from constructs import Construct
+
+from infra.settings import LAMBDA_CODE_DIR, SERVICE_NAME, InfraSettings
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/tests"]
+
+
+class PipelineFunctions(Construct):
+    """All Lambda functions of the analysis workflow.
+
+    Attributes
+    ----------
+    collect, aggregate, publish : aws_lambda.Function
+    models : dict of str to aws_lambda.Function
+        One per ``MODEL_SPECS`` entry, keyed by model name.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: InfraSettings,
+        bucket: s3.IBucket,
+        table: dynamodb.ITable,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._code = lambda_.Code.from_asset(str(LAMBDA_CODE_DIR), exclude=CODE_EXCLUDES)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "ScienceLayer",
+            code=lambda_.Code.from_asset(settings.layer_dir),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="numpy, scipy, scikit-learn, powertools, pydantic for CloudSage",
+        )
+
+        self.collect = self._function(
+            "Collect",
+            "cloudsage.handlers.collect.lambda_handler",
+            {"BUCKET_NAME": bucket.bucket_name, "LOOKBACK_DAYS": str(settings.lookback_days)},
+            memory_mb=512,
+            timeout_s=300,
+        )
+        bucket.grant_put(self.collect)
+        self.collect.add_to_role_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])  # no resource-level scoping
+        )
+
+        self.models: dict[str, lambda_.Function] = {}
+        for spec in MODEL_SPECS:
+            fn = self._model_function(spec, bucket)
+            self.models[spec.name] = fn
+
+        self.aggregate = self._function(
+            "Aggregate",
+            "cloudsage.handlers.aggregate.lambda_handler",
+            {"BUCKET_NAME": bucket.bucket_name, "TABLE_NAME": table.table_name},
+            memory_mb=512,
+            timeout_s=120,
+        )
+        bucket.grant_read_write(self.aggregate)
+        table.grant_read_write_data(self.aggregate)
+
+        self.publish = self._function(
+            "Publish",
+            "cloudsage.handlers.publish.lambda_handler",
+            {
+                "BUCKET_NAME": bucket.bucket_name,
+                "TABLE_NAME": table.table_name,
+                "TOPIC_ARN": topic.topic_arn,
+                "MIN_ALERT_SEVERITY": settings.min_alert_severity,
+            },
+            memory_mb=256,
+            timeout_s=60,
+        )
+        bucket.grant_read(self.publish)
+        table.grant_read_write_data(self.publish)
+        topic.grant_publish(self.publish)
+
+    def _model_function(self, spec: ModelSpec, bucket: s3.IBucket) -> lambda_.Function:
+        fn = self._function(
+            spec.function_id,
+            spec.handler,
+            {"BUCKET_NAME": bucket.bucket_name, "MODEL_NAME": spec.name},
+            memory_mb=spec.memory_mb,
+            timeout_s=spec.timeout_s,
+        )
+        bucket.grant_read_write(fn)
+        return fn
+
+    def _function(
+        self, construct_id: str, handler: str, env: dict[str, str], *, memory_mb: int, timeout_s: int
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH)
+        return lambda_.Function(
+            self,
+            construct_id,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=self._code,
+            layers=[self.layer],
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            environment={**env, "POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": "CloudSage"},
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+        )

@@ -1,0 +1,40 @@
+"""InsightsStore: the DynamoDB insights table, keyed from the shared schema."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from cloudsage.core.store_schema import TABLE_SCHEMA
+from constructs import Construct
+
+_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+
+
+def _attr(spec: dict[str, str]) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=spec["name"], type=_TYPES[spec["type"]])
+
+
+class InsightsStore(Construct):
+    """Insights table: on demand, encrypted, point-in-time recovery, TTL; indexes from ``TABLE_SCHEMA``."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=_attr(TABLE_SCHEMA["partition_key"]),
+            sort_key=_attr(TABLE_SCHEMA["sort_key"]),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=TABLE_SCHEMA["ttl_attribute"],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for gsi in TABLE_SCHEMA["global_secondary_indexes"]:
+            self.table.add_global_secondary_index(
+                index_name=gsi["name"],
+                partition_key=_attr(gsi["partition_key"]),
+                sort_key=_attr(gsi["sort_key"]) if gsi.get("sort_key") else None,
+            )

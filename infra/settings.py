@@ -1,0 +1,69 @@
+"""Typed infrastructure settings and every resource/env-var name the stacks use.
+
+The environment variables set on each function are exactly the fields of the matching handler settings model
+in ``lambdas/cloudsage/handlers/settings.py`` (a test checks this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_CODE_DIR = REPO_ROOT / "lambdas"
+SCIENCE_LAYER_BUILD_DIR = REPO_ROOT / "layers" / "science" / "build"
+SCIENCE_LAYER_STUB_DIR = REPO_ROOT / "layers" / "science" / "stub"
+
+SERVICE_NAME = "cloudsage"
+STACK_NAME = "CloudSage"
+
+# Logical ids the local run and the tests look up in the synthesized template.
+STATE_MACHINE_ID = "AnalysisStateMachine"
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class InfraSettings:
+    """What can be configured through CDK context (``cdk.json`` or ``-c key=value``).
+
+    Parameters
+    ----------
+    layer_dir : str
+        Folder holding the science layer (``python/`` inside). Defaults to the built layer when present,
+        else a small stub so synth stays fast in tests.
+    min_alert_severity : str
+        Lowest severity that is published to SNS.
+    lookback_days : int
+        History collected per analysis.
+    map_max_concurrency : int
+        Resources analysed at once.
+    snapshot_retention_days : int
+        Lifecycle expiry of metric snapshots in S3.
+    """
+
+    layer_dir: str = ""
+    min_alert_severity: str = "medium"
+    lookback_days: int = 14
+    map_max_concurrency: int = 10
+    snapshot_retention_days: int = 30
+
+    @classmethod
+    def from_context(cls, get: Any) -> InfraSettings:
+        """Build from a ``node.try_get_context``-like getter; validates each value."""
+        default_layer = SCIENCE_LAYER_BUILD_DIR if (SCIENCE_LAYER_BUILD_DIR / "python").is_dir() else None
+        layer_dir = get("science_layer_dir") or (str(default_layer) if default_layer else str(SCIENCE_LAYER_STUB_DIR))
+        d = cls()
+        settings = cls(
+            layer_dir=str(layer_dir),
+            min_alert_severity=str(get("min_alert_severity") or d.min_alert_severity),
+            lookback_days=int(get("lookback_days") or d.lookback_days),
+            map_max_concurrency=int(get("map_max_concurrency") or d.map_max_concurrency),
+            snapshot_retention_days=int(get("snapshot_retention_days") or d.snapshot_retention_days),
+        )
+        if settings.min_alert_severity not in SEVERITIES:
+            raise ValueError(f"context min_alert_severity must be one of {SEVERITIES}")
+        if not 1 <= settings.lookback_days <= 455:
+            raise ValueError("context lookback_days must be in [1, 455] (CloudWatch keeps 5-minute data 63 days)")
+        return settings

@@ -1,0 +1,55 @@
+"""AlertPublisher: SNS publishing of insight alerts (boto3 adapter)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cloudsage.adapters.aws import client as aws_client
+from cloudsage.core.alerts import format_alert, format_digest, machine_payload, message_attributes
+
+
+class AlertPublisher:
+    """Publish insights to one topic.
+
+    The message uses SNS ``MessageStructure=json``: email subscribers get the readable text, SQS/HTTP/Lambda
+    subscribers get the structured JSON.
+    """
+
+    def __init__(self, topic_arn: str, sns_client: Any | None = None) -> None:
+        self.topic_arn = topic_arn
+        self._client = sns_client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws_client("sns")
+        return self._client
+
+    def publish(self, insight: dict[str, Any]) -> str:
+        subject, body = format_alert(insight)
+        message = {"default": machine_payload(insight), "email": body, "email-json": machine_payload(insight)}
+        response = self.client.publish(
+            TopicArn=self.topic_arn,
+            Subject=subject,
+            Message=json.dumps(message),
+            MessageStructure="json",
+            MessageAttributes=message_attributes(insight),
+        )
+        return str(response["MessageId"])
+
+    def publish_digest(self, insights: list[dict[str, Any]]) -> str:
+        subject, body = format_digest(insights)
+        payload = json.dumps({"type": "cloudsage.digest", "insights": insights}, default=str, sort_keys=True)
+        worst = max(insights, key=lambda i: ["info", "low", "medium", "high", "critical"].index(i["severity"]))
+        response = self.client.publish(
+            TopicArn=self.topic_arn,
+            Subject=subject,
+            Message=json.dumps({"default": payload, "email": body}),
+            MessageStructure="json",
+            MessageAttributes={
+                "severity": {"DataType": "String", "StringValue": worst["severity"]},
+                "kind": {"DataType": "String", "StringValue": "digest"},
+            },
+        )
+        return str(response["MessageId"])

@@ -1,0 +1,133 @@
+"""Task inputs and outputs of the workflow's functions (the edge: bad input fails here, naming the field)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cloudsage.core.resource import RESOURCE_TYPES, ResourceSpec
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourceSpecModel(_Strict):
+    resource_id: str = Field(min_length=1, max_length=256)
+    resource_type: str = "other"
+    namespace: str = Field(min_length=1)
+    dimensions: dict[str, str] = Field(min_length=1, max_length=30)
+    metrics: list[str] = Field(min_length=1, max_length=50)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    metric_namespaces: dict[str, str] = Field(default_factory=dict)
+    metric_dimensions: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("resource_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v not in RESOURCE_TYPES:
+            raise ValueError(f"must be one of {RESOURCE_TYPES}")
+        return v
+
+    def to_spec(self) -> ResourceSpec:
+        return ResourceSpec(
+            self.resource_id, self.resource_type, self.namespace, dict(self.dimensions), tuple(self.metrics),
+            dict(self.attributes), dict(self.metric_namespaces),
+            {k: dict(v) for k, v in self.metric_dimensions.items()},
+        )
+
+
+class CollectInput(BaseModel):
+    """Input of the workflow (and of the collect function)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    run_id: str | None = None
+    resources: list[ResourceSpecModel] = Field(min_length=1, max_length=10_000)
+    end_time: datetime | None = None
+    lookback_days: int | None = Field(default=None, ge=1, le=455)
+    period: int = Field(default=300, ge=60, le=86_400)
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, v: str | None) -> str | None:
+        if v is not None and not _RUN_ID.match(v):
+            raise ValueError("1-80 characters of letters, digits and . _ : -")
+        return v
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: int) -> int:
+        if v % 60:
+            raise ValueError("must be a multiple of 60 seconds")
+        return v
+
+    def resolved_end(self) -> datetime:
+        end = self.end_time or datetime.now(tz=timezone.utc)
+        end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+        return end.replace(second=0, microsecond=0)
+
+    def resolved_run_id(self) -> str:
+        return self.run_id or "run-" + self.resolved_end().strftime("%Y%m%dT%H%MZ")
+
+
+class CollectedItem(_Strict):
+    resource_id: str
+    snapshot_key: str
+
+
+class CollectOutput(_Strict):
+    run_id: str
+    items: list[CollectedItem]
+    skipped: dict[str, str]
+    window_start: str
+    window_end: str
+
+
+class ModelTaskInput(_Strict):
+    run_id: str = Field(min_length=1)
+    resource_id: str = Field(min_length=1)
+    snapshot_key: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelTaskOutput(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model: str
+    resource_id: str
+    result_key: str | None = None
+    insight_count: int = 0
+    error: str | None = None
+    cause: str | None = None
+
+
+class AggregateInput(_Strict):
+    run_id: str = Field(min_length=1)
+    results: list[list[ModelTaskOutput]]
+    skipped: dict[str, str] = Field(default_factory=dict)
+
+
+class AggregateOutput(_Strict):
+    run_id: str
+    summary_key: str
+    insight_count: int
+    new_count: int
+    failed_models: int
+
+
+class PublishInput(_Strict):
+    run_id: str = Field(min_length=1)
+    summary_key: str = Field(min_length=1)
+
+
+class PublishOutput(_Strict):
+    published: int
+    digest: bool
+    skipped_already_alerted: int

@@ -1,0 +1,41 @@
+"""Model task: run one registered model (``MODEL_NAME``) on one resource's snapshot; write its output to S3.
+
+Domain errors (e.g. ``InsufficientDataError``) propagate: Lambda reports the class name as ``errorType`` and
+the workflow's Catch turns it into a partial result for that model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cloudsage.adapters.snapshots import SnapshotStore, model_output_key
+from cloudsage.core.errors import InputValidationError
+from cloudsage.core.registry import get_spec
+from cloudsage.core.resource import ResourceMetrics
+from cloudsage.handlers._edge import parse
+from cloudsage.handlers.contracts import ModelTaskInput, ModelTaskOutput
+from cloudsage.handlers.observability import logger, metrics
+from cloudsage.handlers.settings import ModelSettings, get_settings
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_settings(ModelSettings)
+    task = parse(ModelTaskInput, event)
+    if task.model != settings.MODEL_NAME:
+        raise InputValidationError(f"this function runs {settings.MODEL_NAME!r}, not {task.model!r}", field="model")
+    spec = get_spec(settings.MODEL_NAME)
+    store = SnapshotStore(settings.BUCKET_NAME)
+    resource = ResourceMetrics.from_dict(store.get_json(task.snapshot_key))
+    if resource.resource_id != task.resource_id:
+        raise InputValidationError("snapshot belongs to another resource", field="snapshot_key")
+    output = spec.load_analyze()(resource, **{**spec.defaults, **task.params})
+    key = store.put_json(model_output_key(task.run_id, spec.name, resource.resource_id), output.to_dict())
+    metrics.add_metric(name="InsightsFound", unit=MetricUnit.Count, value=len(output.insights))
+    return ModelTaskOutput(
+        model=spec.name, resource_id=resource.resource_id, result_key=key, insight_count=len(output.insights)
+    ).model_dump(mode="json")

@@ -1,0 +1,211 @@
+"""``cloudsage``: run the whole pipeline locally on the demo fleet, a CSV file or your CloudWatch metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+examples:
+  cloudsage run                                   analyse the bundled demo fleet (what `make run` does)
+  cloudsage demo-csv demo.csv                     write the demo fleet as a long-format CSV
+  cloudsage analyze --metrics demo.csv            analyse metrics from a CSV file
+  cloudsage analyze --source cloudwatch --resources fleet.json
+                                                  analyse real CloudWatch metrics (your AWS credentials)
+
+CSV format (header required; unit and resource_type optional):
+  timestamp,resource_id,metric,value[,unit][,resource_type]
+  2026-11-20T00:00:00Z,i-0abc,CPUUtilization,41.5,Percent,ec2
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cloudsage",
+        description="CloudSage: CloudWatch metrics in, ranked and explained insights out. Runs the real "
+        "state machine (synthesized by the CDK app) on an embedded AWS emulator.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="analyse the bundled demo fleet end to end")
+    _common(run)
+    run.add_argument("--seed", type=int, default=7, help="demo fleet seed (default 7)")
+
+    analyze = sub.add_parser("analyze", help="analyse metrics from a CSV file or from CloudWatch")
+    _common(analyze)
+    analyze.add_argument("--metrics", type=Path, help="long-format CSV: timestamp,resource_id,metric,value[,unit]")
+    analyze.add_argument("--source", choices=("csv", "cloudwatch"), default="csv")
+    analyze.add_argument("--resources", type=Path, help="with --source cloudwatch: JSON list of resources")
+    analyze.add_argument("--days", type=int, default=14, help="with --source cloudwatch: history to fetch")
+
+    demo_csv = sub.add_parser("demo-csv", help="write the demo fleet as a long-format CSV file")
+    demo_csv.add_argument("path", type=Path)
+    demo_csv.add_argument("--seed", type=int, default=7)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo-csv":
+            return _demo_csv(args)
+        return _run(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("out"), help="folder for insights.json and report.html")
+    p.add_argument("--run-id", help="run id (default: derived from the end of the data window)")
+    p.add_argument("--rerun", action="store_true", help="run the same analysis twice (shows no duplicates)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _demo_csv(args: argparse.Namespace) -> int:
+    from cloudsage.local.demo import build_demo_fleet, fleet_to_csv
+
+    fleet_to_csv(build_demo_fleet(seed=args.seed), args.path)
+    print(f"wrote {args.path}")
+    return 0
+
+
+def _load_source(args: argparse.Namespace) -> Any:
+    from cloudsage.core.errors import CloudSageError
+    from cloudsage.local import pipeline
+
+    if args.command == "run":
+        from cloudsage.local.demo import build_demo_fleet
+
+        return pipeline.source_from_demo(build_demo_fleet(seed=args.seed))
+    if args.source == "csv":
+        if not args.metrics:
+            raise SystemExit("cloudsage analyze: --metrics FILE.csv is required with --source csv")
+        from cloudsage.local.csvio import read_metrics_csv
+
+        try:
+            resources = read_metrics_csv(args.metrics)
+        except (CloudSageError, OSError) as exc:
+            raise SystemExit(f"cloudsage analyze: {args.metrics}: {exc}") from None
+        return pipeline.source_from_resources(resources, label=str(args.metrics))
+    return _cloudwatch_source(args)
+
+
+def _cloudwatch_source(args: argparse.Namespace) -> Any:
+    """Fetch real metrics with the user's credentials, before the emulator takes over the endpoint."""
+    from cloudsage.adapters.cloudwatch import CloudWatchSource
+    from cloudsage.handlers.contracts import ResourceSpecModel
+    from cloudsage.local import pipeline
+
+    if not args.resources:
+        raise SystemExit("cloudsage analyze: --resources FILE.json is required with --source cloudwatch")
+    try:
+        specs = [ResourceSpecModel.model_validate(r).to_spec() for r in json.loads(args.resources.read_text())]
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"cloudsage analyze: {args.resources}: {exc}") from None
+    end = time.time() // 300 * 300
+    resources, skipped = CloudWatchSource().fetch(specs, end - args.days * 86400, end, 300)
+    for rid, why in skipped.items():
+        print(f"  skipped {rid}: {why}", file=sys.stderr)
+    return pipeline.source_from_resources(resources, label="CloudWatch")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cloudsage.local import pipeline
+
+    progress = (lambda _m: None) if args.quiet else pipeline.stderr_progress
+    t0 = time.monotonic()
+    source = _load_source(args)
+    print(f"CloudSage: analysing {len(source.specs)} resources from the {source.label} on the local emulator",
+          file=sys.stderr)
+    try:
+        result = pipeline.run_pipeline(source, run_id=args.run_id, progress=progress, repeat=2 if args.rerun else 1)
+    except pipeline.PipelineError as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    run_info = {
+        "run_id": result.run_id,
+        "source": source.label,
+        "resources": len(source.specs),
+        "models": [m for m in _model_names()],
+        "duration_s": round(time.monotonic() - t0, 1),
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "state_machine_steps": result.steps,
+    }
+    insights_path, report_path = pipeline.write_outputs(result, args.out, run_info)
+    print(render_table(result.insights))
+    print(render_alerts(result.alerts))
+    if result.failures:
+        print(f"\n{len(result.failures)} model task(s) failed (partial results):")
+        for f in result.failures:
+            print(f"  {f['model']} on {f['resource_id']}: {f['error']}")
+    print(
+        f"\nrun {result.run_id}: {len(result.insights)} insights ({result.stored} in DynamoDB), "
+        f"{len(result.alerts)} alerts over SNS, {run_info['duration_s']} s"
+    )
+    print(f"wrote {insights_path} and {report_path}")
+    return 0
+
+
+def _model_names() -> list[str]:
+    from cloudsage.core.registry import model_names
+
+    return model_names()
+
+
+def key_figure(insight: dict[str, Any]) -> str:
+    """The one number that says most about an insight."""
+    ev = insight.get("evidence") or {}
+    if "key_figure" in ev:
+        return str(ev["key_figure"])
+    if "observed" in ev and "baseline" in ev:
+        sigma = ev.get("deviation_sigma")
+        extra = f" ({sigma:+.1f}σ)" if isinstance(sigma, (int, float)) else ""
+        return f"{_num(ev['observed'])} vs {_num(ev['baseline'])}{extra}"
+    return "-"
+
+
+def _num(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, (int, float)) else str(v)
+
+
+def render_table(insights: list[dict[str, Any]], width: int | None = None) -> str:
+    """A ranked table of insights that fits the terminal."""
+    if not insights:
+        return "No insights: nothing needs attention."
+    width = width or max(100, shutil.get_terminal_size((160, 40)).columns)
+    cols = [("#", 3), ("severity", 8), ("resource", 20), ("model", 8), ("title", 44), ("key figure", 26)]
+    fixed = sum(w for _, w in cols) + 2 * len(cols)
+    rec_w = max(20, width - fixed)
+    header = "  ".join(f"{name:<{w}}" for name, w in cols) + "  recommendation"
+    lines = [header, "-" * min(width, len(header) + rec_w)]
+    for i in insights:
+        cells = [str(i.get("rank", "")), i["severity"], i["resource_id"], i["model"], i["title"], key_figure(i)]
+        row = "  ".join(_cut(c, w) for c, (_, w) in zip(cells, cols, strict=True))
+        lines.append(row + "  " + _cut(i.get("recommendation", ""), rec_w))
+    return "\n".join(lines)
+
+
+def render_alerts(alerts: list[dict[str, Any]]) -> str:
+    if not alerts:
+        return "\nAlerts over SNS: none"
+    lines = [f"\nAlerts over SNS ({len(alerts)}):"]
+    for a in alerts:
+        attrs = a.get("attributes", {})
+        lines.append(f"  [{attrs.get('severity', '?')}] {a['subject']}")
+    return "\n".join(lines)
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return f"{text:<{width}}" if len(text) <= width else text[: width - 1] + "…"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
