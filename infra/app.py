@@ -15,8 +15,13 @@ from infra.settings import STACK_NAME, InfraSettings  # noqa: E402
 from infra.stacks.cloudsage_stack import CloudSageStack  # noqa: E402
 
 
-def build_app(context: dict[str, object] | None = None, outdir: str | None = None) -> tuple[App, CloudSageStack]:
-    """Build the app and its stack (used by ``cdk synth``, the local run and the infra tests)."""
+def build_app(
+    context: dict[str, object] | None = None, outdir: str | None = None, *, nag: bool = False
+) -> tuple[App, CloudSageStack]:
+    """Build the app and its stack (used by ``cdk synth``, the local run and the infra tests).
+
+    With ``nag`` the AwsSolutions cdk-nag pack runs at synth and fails it on any unacknowledged finding.
+    """
     app = App(context=context or {}, outdir=outdir)
     settings = InfraSettings.from_context(app.node.try_get_context)
     stack = CloudSageStack(
@@ -25,9 +30,13 @@ def build_app(context: dict[str, object] | None = None, outdir: str | None = Non
         settings=settings,
         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
     )
+    if nag:
+        from infra.nag import add_nag
+
+        add_nag(app, stack)
     return app, stack
 
 
 if __name__ == "__main__":
-    built, _ = build_app()
+    built, _ = build_app(nag=True)
     built.synth()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from cloudsage.core.registry import MODEL_SPECS
@@ -94,6 +95,11 @@ class AnalysisWorkflow(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=Duration.hours(1),
             tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(self, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH),
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,
+            ),
         )
 
     def _invoke(

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra.settings import LAMBDA_CODE_DIR, SERVICE_NAME, InfraSettings
 
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/tests"]
 
@@ -61,9 +61,10 @@ class PipelineFunctions(Construct):
             memory_mb=512,
             timeout_s=300,
         )
-        bucket.grant_put(self.collect)
+        self._objects(self.collect, bucket, "s3:PutObject")
         self.collect.add_to_role_policy(
-            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])  # no resource-level scoping
+            # GetMetricData supports no resource-level permissions: "*" is the only valid resource.
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )
 
         self.models: dict[str, lambda_.Function] = {}
@@ -78,8 +79,8 @@ class PipelineFunctions(Construct):
             memory_mb=512,
             timeout_s=120,
         )
-        bucket.grant_read_write(self.aggregate)
-        table.grant_read_write_data(self.aggregate)
+        self._objects(self.aggregate, bucket, "s3:GetObject", "s3:PutObject")
+        self._items(self.aggregate, table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
         self.publish = self._function(
             "Publish",
@@ -93,9 +94,13 @@ class PipelineFunctions(Construct):
             memory_mb=256,
             timeout_s=60,
         )
-        bucket.grant_read(self.publish)
-        table.grant_read_write_data(self.publish)
+        self._objects(self.publish, bucket, "s3:GetObject")
+        self._items(self.publish, table, "dynamodb:GetItem", "dynamodb:UpdateItem")
         topic.grant_publish(self.publish)
+
+    def all(self) -> list[lambda_.Function]:
+        """Every function of the workflow."""
+        return [self.collect, *self.models.values(), self.aggregate, self.publish]
 
     def _model_function(self, spec: ModelSpec, bucket: s3.IBucket) -> lambda_.Function:
         fn = self._function(
@@ -105,13 +110,27 @@ class PipelineFunctions(Construct):
             memory_mb=spec.memory_mb,
             timeout_s=spec.timeout_s,
         )
-        bucket.grant_read_write(fn)
+        self._objects(fn, bucket, "s3:GetObject", "s3:PutObject")
         return fn
+
+    @staticmethod
+    def _objects(fn: lambda_.Function, bucket: s3.IBucket, *actions: str) -> None:
+        """Object access under ``runs/`` only (no bucket listing, no delete)."""
+        fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects("runs/*")]))
+
+    @staticmethod
+    def _items(fn: lambda_.Function, table: dynamodb.ITable, *actions: str) -> None:
+        """Item access on the table itself (no scans, no index queries, no deletes)."""
+        fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
 
     def _function(
         self, construct_id: str, handler: str, env: dict[str, str], *, memory_mb: int, timeout_s: int
     ) -> lambda_.Function:
         log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH)
+        # One role per function, without the AWSLambdaBasicExecutionRole managed policy: write to its own
+        # log group only.
+        role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant_write(role)
         return lambda_.Function(
             self,
             construct_id,
@@ -125,4 +144,5 @@ class PipelineFunctions(Construct):
             environment={**env, "POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": "CloudSage"},
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
+            role=role,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -108,6 +108,10 @@ class Insight:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Insight:
         names = {f.name for f in fields(cls)}
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        for name in required:
+            if name not in data:
+                raise InputValidationError("missing", field=name)
         try:
             kwargs = {k: v for k, v in data.items() if k in names}
             for key in ("confidence", "detected_at", "window_start", "window_end"):

@@ -149,7 +149,7 @@ class MetricSeries:
         values : iterable
             Numbers; NaN, inf and readings outside the metric's possible range become missing.
         period : int, optional
-            Grid spacing in seconds; inferred as the median spacing (rounded to a whole minute when
+            Grid spacing in seconds; inferred as the most common spacing (rounded to a whole minute when
             at least 60 s) when omitted.
         stat : str, optional
             Aggregation used for points that fall into the same grid slot; defaults to the metric's own.
@@ -324,7 +324,9 @@ def _to_float(v: Any) -> float:
 def _infer_period(uniq_ts: np.ndarray) -> int:
     if len(uniq_ts) < 2:
         return 300
-    step = float(np.median(np.diff(uniq_ts)))
+    # The most common spacing (ties: the smallest): robust to gaps, unlike the median of two spacings.
+    diffs, counts = np.unique(np.round(np.diff(uniq_ts)), return_counts=True)
+    step = float(diffs[np.argmax(counts)])
     if step >= 60:
         return max(60, int(round(step / 60.0)) * 60)
     return max(1, int(round(step)))

@@ -1,0 +1,141 @@
+"""CDK assertions: the synthesized template is what the registry, the schema and the handlers expect."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from cloudsage.core.registry import MODEL_SPECS
+from cloudsage.core.store_schema import TABLE_SCHEMA
+from cloudsage.handlers import settings as handler_settings
+from infra.app import build_app
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    _, stack = build_app()
+    return Template.from_stack(stack)
+
+
+def _definition(template: Template) -> dict[str, Any]:
+    sm = next(iter(template.find_resources("AWS::StepFunctions::StateMachine").values()))
+    parts = sm["Properties"]["DefinitionString"]["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else "arn:" + p["Fn::GetAtt"][0] for p in parts)
+    return json.loads(text)
+
+
+def _functions(template: Template) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in template.find_resources("AWS::Lambda::Function").items()}
+
+
+def test_state_machine_has_one_branch_per_registered_model(template):
+    definition = _definition(template)
+    processor = definition["States"]["AnalyzeResources"]["ItemProcessor"]
+    branches = processor["States"]["RunModels"]["Branches"]
+    assert [b["StartAt"] for b in branches] == [s.state_name for s in MODEL_SPECS]
+    for branch in branches:
+        task = branch["States"][branch["StartAt"]]
+        assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"]  # a failing model is a partial result
+
+
+def test_state_machine_flow_collect_map_aggregate_publish(template):
+    states = _definition(template)["States"]
+    assert _definition(template)["StartAt"] == "Collect"
+    assert states["Collect"]["Next"] == "AnalyzeResources"
+    assert states["AnalyzeResources"]["Next"] == "Aggregate"
+    assert states["Aggregate"]["Next"] == "Publish"
+    assert all(s.get("Retry") for n, s in states.items() if s["Type"] == "Task")
+
+
+def test_one_function_per_model_plus_pipeline_functions(template):
+    fns = _functions(template)
+    model_names = sorted(f["Environment"]["Variables"]["MODEL_NAME"] for f in fns.values()
+                         if "MODEL_NAME" in f["Environment"]["Variables"])
+    assert model_names == sorted(s.name for s in MODEL_SPECS)
+    assert len(fns) == len(MODEL_SPECS) + 3
+
+
+_SETTINGS_BY_HANDLER = {
+    "cloudsage.handlers.collect.lambda_handler": handler_settings.CollectSettings,
+    "cloudsage.handlers.model.lambda_handler": handler_settings.ModelSettings,
+    "cloudsage.handlers.aggregate.lambda_handler": handler_settings.AggregateSettings,
+    "cloudsage.handlers.publish.lambda_handler": handler_settings.PublishSettings,
+}
+
+
+def test_function_env_vars_are_exactly_the_handler_settings_fields(template):
+    for props in _functions(template).values():
+        env = {k for k in props["Environment"]["Variables"] if not k.startswith("POWERTOOLS_")}
+        assert env == set(_SETTINGS_BY_HANDLER[props["Handler"]].model_fields), props["Handler"]
+
+
+def test_every_function_handler_string_imports(template):
+    for props in _functions(template).values():
+        module, _, name = props["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_functions_arm64_tracing_and_own_role(template):
+    fns = _functions(template)
+    roles = {json.dumps(p["Role"]) for p in fns.values()}
+    assert len(roles) == len(fns)
+    for props in fns.values():
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_table_keys_and_indexes_come_from_shared_schema(template):
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": TABLE_SCHEMA["partition_key"]["name"], "KeyType": "HASH"},
+                {"AttributeName": TABLE_SCHEMA["sort_key"]["name"], "KeyType": "RANGE"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "TimeToLiveSpecification": {"AttributeName": TABLE_SCHEMA["ttl_attribute"], "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+    table = next(iter(template.find_resources("AWS::DynamoDB::Table").values()))["Properties"]
+    assert [g["IndexName"] for g in table["GlobalSecondaryIndexes"]] == [
+        g["name"] for g in TABLE_SCHEMA["global_secondary_indexes"]
+    ]
+
+
+def test_bucket_private_encrypted_expiring(template):
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "PublicAccessBlockConfiguration": Match.object_like({"BlockPublicAcls": True, "RestrictPublicBuckets": True}),
+            "BucketEncryption": Match.any_value(),
+            "LifecycleConfiguration": {"Rules": [Match.object_like({"ExpirationInDays": 30, "Status": "Enabled"})]},
+        },
+    )
+
+
+def test_no_policy_grants_wildcard_actions(template):
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            assert not any(a == "*" or re.fullmatch(r"[a-z0-9-]+:\*", a) for a in actions), actions
+            assert not any(a.startswith(("s3:Delete", "dynamodb:Delete")) or a == "dynamodb:Scan" for a in actions)
+
+
+def test_cdk_nag_aws_solutions_passes_with_only_justified_acknowledgements(tmp_path):
+    from infra.nag import STACK_ACKNOWLEDGEMENTS
+
+    app, _ = build_app(outdir=str(tmp_path), nag=True)
+    app.synth()  # raises ValidationFailed on any unacknowledged finding
+    assert all(len(reason) > 40 for reason in STACK_ACKNOWLEDGEMENTS.values())
+
+
+def test_context_bad_severity_is_rejected():
+    with pytest.raises(ValueError, match="min_alert_severity"):
+        build_app(context={"min_alert_severity": "loud"})
