@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 from cloudsage.adapters.aws import client as aws_client
-from cloudsage.core.alerts import format_alert, format_digest, machine_payload, message_attributes
+from cloudsage.core.alerts import (
+    DIGEST_MAX_LISTED,
+    compact,
+    format_alert,
+    format_digest,
+    machine_payload,
+    message_attributes,
+)
 
 
 class AlertPublisher:
@@ -40,7 +47,10 @@ class AlertPublisher:
 
     def publish_digest(self, insights: list[dict[str, Any]]) -> str:
         subject, body = format_digest(insights)
-        payload = json.dumps({"type": "cloudsage.digest", "insights": insights}, default=str, sort_keys=True)
+        listed = [compact(i) for i in insights[:DIGEST_MAX_LISTED]]
+        payload = json.dumps(
+            {"type": "cloudsage.digest", "count": len(insights), "insights": listed}, default=str, sort_keys=True
+        )
         worst = max(insights, key=lambda i: ["info", "low", "medium", "high", "critical"].index(i["severity"]))
         response = self.client.publish(
             TopicArn=self.topic_arn,

@@ -37,13 +37,25 @@ def format_alert(insight: dict[str, Any], *, console_hint: str = "") -> tuple[st
     return subject, "\n".join(lines)
 
 
+DIGEST_MAX_LISTED = 100
+COMPACT_FIELDS = ("id", "severity", "resource_id", "model", "kind", "metric", "title", "window_start_iso")
+
+
+def compact(insight: dict[str, Any]) -> dict[str, Any]:
+    """The fields a digest carries per insight (keeps messages far below SNS's 256 KB)."""
+    return {k: insight.get(k) for k in COMPACT_FIELDS}
+
+
 def format_digest(insights: Sequence[dict[str, Any]]) -> tuple[str, str]:
-    """One message summarising many insights (sent instead of a burst of single alerts)."""
-    worst = max(insights, key=lambda i: ["info", "low", "medium", "high", "critical"].index(i["severity"]))
+    """One message summarising many insights (sent instead of a burst of single alerts), most severe first."""
+    ordered = sorted(insights, key=lambda i: -["info", "low", "medium", "high", "critical"].index(i["severity"]))
+    worst = ordered[0]
     subject = f"[CloudSage {worst['severity'].upper()}] {len(insights)} new insights"
     lines = [f"{len(insights)} new insights in this analysis run:", ""]
-    for i in insights:
+    for i in ordered[:DIGEST_MAX_LISTED]:
         lines.append(f"- [{i['severity']}] {i['resource_id']}: {i['title']} (id {i['id']})")
+    if len(ordered) > DIGEST_MAX_LISTED:
+        lines.append(f"... and {len(ordered) - DIGEST_MAX_LISTED} more")
     return subject[:SUBJECT_MAX], "\n".join(lines)
 
 

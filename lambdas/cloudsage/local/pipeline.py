@@ -272,7 +272,14 @@ def run_pipeline(
     )
 
 
+_last_progress: list[str] = [""]
+
+
 def stderr_progress(message: str) -> None:
+    """One status line, rewritten in place on a terminal; only changes are printed otherwise."""
+    if message == _last_progress[0]:
+        return
+    _last_progress[0] = message
     sys.stderr.write(f"\r\033[K  {message}" if sys.stderr.isatty() else f"  {message}\n")
     sys.stderr.flush()
 

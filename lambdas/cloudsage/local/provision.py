@@ -40,10 +40,25 @@ def synthesize_template(context: dict[str, Any] | None = None) -> dict[str, Any]
     os.environ.setdefault("CDK_VALIDATION", "false")
     from aws_cdk.assertions import Template
 
+    _ensure_infra_importable()
     from infra.app import build_app
 
     _, stack = build_app(context=context)
     return dict(Template.from_stack(stack).to_json())
+
+
+def _ensure_infra_importable() -> None:
+    """``infra/`` is not part of the installed package: find it in the checkout the package lives in."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("infra") is not None:
+        return
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "infra" / "app.py").is_file():
+        raise ProvisionError(f"the CDK app (infra/app.py) was not found next to the package in {root}")
+    sys.path.insert(0, str(root))
 
 
 @dataclass

@@ -1,0 +1,87 @@
+"""End to end: the synthesized state machine really runs on the embedded emulator over the demo fleet."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cloudsage.local.cli import main
+from cloudsage.local.demo import build_demo_fleet
+from cloudsage.local.pipeline import RunResult, run_pipeline, source_from_demo
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return build_demo_fleet()
+
+
+@pytest.fixture(scope="module")
+def result(fleet) -> RunResult:
+    # Run twice with the same run id: the second run must add no insight and no alert.
+    return run_pipeline(source_from_demo(fleet), repeat=2)
+
+
+def _overlaps(insight: dict[str, Any], start: float, end: float) -> bool:
+    return insight["window_start"] <= end and insight["window_end"] >= start
+
+
+def test_local_run_succeeds_with_no_failed_model(result):
+    assert result.status == "SUCCEEDED"
+    assert result.failures == []
+    assert result.insights, "the demo fleet has incidents"
+
+
+def test_local_run_finds_every_labelled_incident(result, fleet):
+    for inc in fleet.incidents:
+        metrics = {inc.metric, *inc.related_metrics}
+        hits = [i for i in result.insights if i["resource_id"] == inc.resource_id and i["metric"] in metrics
+                and _overlaps(i, inc.start, inc.end)]
+        assert hits, f"missed {inc.kind} on {inc.resource_id}/{inc.metric}"
+
+
+def test_local_run_raises_nothing_in_noisy_normal_period(result, fleet):
+    for period in fleet.normal_periods:
+        false_alarms = [i for i in result.insights if i["resource_id"] == period.resource_id
+                        and _overlaps(i, period.start + 3600, period.end - 3600)]
+        assert false_alarms == [], [i["title"] for i in false_alarms]
+
+
+def test_rerun_adds_no_duplicate_insight_or_alert(result):
+    assert result.stored == len(result.insights)
+    assert len({i["id"] for i in result.insights}) == len(result.insights)
+    assert all(i["change"] == "ongoing" for i in result.insights)  # the second run saw them all before
+    # every alert came from the first run: one message per insight at/above the floor, or one digest
+    assert 1 <= len(result.alerts) <= sum(i["severity"] in ("medium", "high", "critical") for i in result.insights)
+
+
+def test_local_run_ranks_insights(result):
+    assert [i["rank"] for i in result.insights] == list(range(1, len(result.insights) + 1))
+    prios = [i["priority"] for i in result.insights]
+    assert prios == sorted(prios, reverse=True)
+
+
+def test_cli_analyze_csv_writes_report_and_json(tmp_path, fleet, capsys):
+    from cloudsage.local.demo import fleet_to_csv
+
+    csv_path = tmp_path / "fleet.csv"
+    fleet_to_csv(fleet, csv_path)
+    code = main(["analyze", "--metrics", str(csv_path), "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 0
+    data = json.loads((tmp_path / "out" / "insights.json").read_text())
+    assert data["insights"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("<svg") >= len(data["insights"])
+    assert "insights" in capsys.readouterr().out
+
+
+def test_cli_bad_csv_fails_naming_line_and_column(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,resource_id,metric,value\n2026-01-01T00:00:00Z,i-1,CPUUtilization,abc\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze", "--metrics", str(bad), "--out", str(tmp_path / "out")])
+    assert "line 2" in str(exit_info.value.code) and "value" in str(exit_info.value.code)
+    assert not (tmp_path / "out").exists()
