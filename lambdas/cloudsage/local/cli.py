@@ -159,24 +159,10 @@ def _model_names() -> list[str]:
     return model_names()
 
 
-def key_figure(insight: dict[str, Any]) -> str:
-    """The one number that says most about an insight."""
-    ev = insight.get("evidence") or {}
-    if "key_figure" in ev:
-        return str(ev["key_figure"])
-    if "observed" in ev and "baseline" in ev:
-        sigma = ev.get("deviation_sigma")
-        extra = f" ({sigma:+.1f}σ)" if isinstance(sigma, (int, float)) else ""
-        return f"{_num(ev['observed'])} vs {_num(ev['baseline'])}{extra}"
-    return "-"
-
-
-def _num(v: Any) -> str:
-    return f"{v:.3g}" if isinstance(v, (int, float)) else str(v)
-
-
 def render_table(insights: list[dict[str, Any]], width: int | None = None) -> str:
     """A ranked table of insights that fits the terminal."""
+    from cloudsage.local.report import key_figure
+
     if not insights:
         return "No insights: nothing needs attention."
     width = width or max(100, shutil.get_terminal_size((160, 40)).columns)
