@@ -11,8 +11,8 @@ from aws_cdk import App, Environment
 # The runtime package lives in lambdas/ (installed by pyproject); keep synth working from a plain checkout too.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
 
-from infra.settings import STACK_NAME, InfraSettings  # noqa: E402
-from infra.stacks.cloudsage_stack import CloudSageStack  # noqa: E402
+from infra.settings import STACK_NAME, InfraSettings
+from infra.stacks.cloudsage_stack import CloudSageStack
 
 
 def build_app(

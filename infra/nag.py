@@ -37,11 +37,15 @@ def add_nag(app: Construct, stack: CloudSageStack) -> None:
     acks = [Acknowledgment(id=PACK + rule, reason=reason) for rule, reason in STACK_ACKNOWLEDGEMENTS.items()]
     # Exact findings only (not the whole IAM5 rule), so a new wildcard elsewhere still fails synth.
     bucket = _lid(stack, stack.snapshots.bucket)
-    acks.append(Acknowledgment(id=f"{PACK}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/runs/*]",
-                               reason=SCOPED_WILDCARDS_REASON))
+    acks.append(
+        Acknowledgment(id=f"{PACK}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/runs/*]", reason=SCOPED_WILDCARDS_REASON)
+    )
     for fn in stack.functions.all():
-        acks.append(Acknowledgment(id=f"{PACK}AwsSolutions-IAM5[Resource::<{_lid(stack, fn)}.Arn>:*]",
-                                   reason=SCOPED_WILDCARDS_REASON))
+        acks.append(
+            Acknowledgment(
+                id=f"{PACK}AwsSolutions-IAM5[Resource::<{_lid(stack, fn)}.Arn>:*]", reason=SCOPED_WILDCARDS_REASON
+            )
+        )
     Validations.of(stack).acknowledge(*acks)
 
 

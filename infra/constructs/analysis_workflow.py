@@ -12,9 +12,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from cloudsage.core.registry import MODEL_SPECS
 from constructs import Construct
 
+from cloudsage.core.registry import MODEL_SPECS
 from infra.settings import STATE_MACHINE_ID
 
 # Errors a model raises on purpose: no retry, straight to the branch's Catch.
@@ -115,8 +115,12 @@ class AnalysisWorkflow(Construct):
             retry_on_service_exceptions=False,
         )
         task.add_retry(
-            errors=["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                    "Lambda.TooManyRequestsException"],
+            errors=[
+                "Lambda.ServiceException",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+                "Lambda.TooManyRequestsException",
+            ],
             interval=Duration.seconds(2),
             max_attempts=3,
             backoff_rate=2.0,

@@ -13,9 +13,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from cloudsage.core.registry import MODEL_SPECS, ModelSpec
 from constructs import Construct
 
+from cloudsage.core.registry import MODEL_SPECS, ModelSpec
 from infra.settings import LAMBDA_CODE_DIR, SERVICE_NAME, InfraSettings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
-from cloudsage.core.store_schema import TABLE_SCHEMA
 from constructs import Construct
+
+from cloudsage.core.store_schema import TABLE_SCHEMA
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 

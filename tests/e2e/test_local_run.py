@@ -38,15 +38,21 @@ def test_local_run_succeeds_with_no_failed_model(result):
 def test_local_run_finds_every_labelled_incident(result, fleet):
     for inc in fleet.incidents:
         metrics = {inc.metric, *inc.related_metrics}
-        hits = [i for i in result.insights if i["resource_id"] == inc.resource_id and i["metric"] in metrics
-                and _overlaps(i, inc.start, inc.end)]
+        hits = [
+            i
+            for i in result.insights
+            if i["resource_id"] == inc.resource_id and i["metric"] in metrics and _overlaps(i, inc.start, inc.end)
+        ]
         assert hits, f"missed {inc.kind} on {inc.resource_id}/{inc.metric}"
 
 
 def test_local_run_raises_nothing_in_noisy_normal_period(result, fleet):
     for period in fleet.normal_periods:
-        false_alarms = [i for i in result.insights if i["resource_id"] == period.resource_id
-                        and _overlaps(i, period.start + 3600, period.end - 3600)]
+        false_alarms = [
+            i
+            for i in result.insights
+            if i["resource_id"] == period.resource_id and _overlaps(i, period.start + 3600, period.end - 3600)
+        ]
         assert false_alarms == [], [i["title"] for i in false_alarms]
 
 

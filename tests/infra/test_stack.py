@@ -54,8 +54,11 @@ def test_state_machine_flow_collect_map_aggregate_publish(template):
 
 def test_one_function_per_model_plus_pipeline_functions(template):
     fns = _functions(template)
-    model_names = sorted(f["Environment"]["Variables"]["MODEL_NAME"] for f in fns.values()
-                         if "MODEL_NAME" in f["Environment"]["Variables"])
+    model_names = sorted(
+        f["Environment"]["Variables"]["MODEL_NAME"]
+        for f in fns.values()
+        if "MODEL_NAME" in f["Environment"]["Variables"]
+    )
     assert model_names == sorted(s.name for s in MODEL_SPECS)
     assert len(fns) == len(MODEL_SPECS) + 3
 
@@ -113,7 +116,9 @@ def test_bucket_private_encrypted_expiring(template):
     template.has_resource_properties(
         "AWS::S3::Bucket",
         {
-            "PublicAccessBlockConfiguration": Match.object_like({"BlockPublicAcls": True, "RestrictPublicBuckets": True}),
+            "PublicAccessBlockConfiguration": Match.object_like(
+                {"BlockPublicAcls": True, "RestrictPublicBuckets": True}
+            ),
             "BucketEncryption": Match.any_value(),
             "LifecycleConfiguration": {"Rules": [Match.object_like({"ExpirationInDays": 30, "Status": "Enabled"})]},
         },

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -18,14 +18,18 @@ from cloudsage.core.resource import ResourceSpec
 from cloudsage.handlers import aggregate, collect, model, publish
 from tests.utils import make_insight, make_resource
 
-END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def _put(cw: Any, resource: str, metric: str, values: list[float], period: int = 300) -> None:
     t_end = END.timestamp()
     data = [
-        {"MetricName": metric, "Dimensions": [{"Name": "InstanceId", "Value": resource}],
-         "Timestamp": datetime.fromtimestamp(t_end - period * (len(values) - i), tz=timezone.utc), "Value": v}
+        {
+            "MetricName": metric,
+            "Dimensions": [{"Name": "InstanceId", "Value": resource}],
+            "Timestamp": datetime.fromtimestamp(t_end - period * (len(values) - i), tz=UTC),
+            "Value": v,
+        }
         for i, v in enumerate(values)
     ]
     for i in range(0, len(data), 1000):
@@ -38,8 +42,13 @@ def _collect_event(resources: list[str], **kw: Any) -> dict[str, Any]:
         "end_time": END.isoformat(),
         "lookback_days": 1,
         "resources": [
-            {"resource_id": r, "resource_type": "ec2", "namespace": "AWS/EC2", "dimensions": {"InstanceId": r},
-             "metrics": ["CPUUtilization", "NetworkIn"]}
+            {
+                "resource_id": r,
+                "resource_type": "ec2",
+                "namespace": "AWS/EC2",
+                "dimensions": {"InstanceId": r},
+                "metrics": ["CPUUtilization", "NetworkIn"],
+            }
             for r in resources
         ],
         **kw,
@@ -83,8 +92,10 @@ def test_collect_bad_resource_type_names_nested_field(stack_env, lambda_context)
 
 def test_cloudwatch_source_batches_500_queries_per_call(moto_aws):
     # Given 251 resources x 2 metrics = 502 queries
-    specs = [ResourceSpec(f"i-{n}", "ec2", "AWS/EC2", {"InstanceId": f"i-{n}"}, ("CPUUtilization", "NetworkIn"))
-             for n in range(251)]
+    specs = [
+        ResourceSpec(f"i-{n}", "ec2", "AWS/EC2", {"InstanceId": f"i-{n}"}, ("CPUUtilization", "NetworkIn"))
+        for n in range(251)
+    ]
     src = CloudWatchSource()
     # When
     resources, skipped = src.fetch(specs, END.timestamp() - 3600, END.timestamp(), 300)
@@ -101,10 +112,12 @@ class _PagedClient:
 
     def get_metric_data(self, **kw: Any) -> dict[str, Any]:
         self.requests.append(kw)
-        t = [datetime.fromtimestamp(END.timestamp() - 600 + 300 * i, tz=timezone.utc) for i in range(2)]
+        t = [datetime.fromtimestamp(END.timestamp() - 600 + 300 * i, tz=UTC) for i in range(2)]
         if "NextToken" not in kw:
-            return {"MetricDataResults": [{"Id": "q0", "Timestamps": t[:1], "Values": [1.0],
-                                           "StatusCode": "PartialData"}], "NextToken": "p2"}
+            return {
+                "MetricDataResults": [{"Id": "q0", "Timestamps": t[:1], "Values": [1.0], "StatusCode": "PartialData"}],
+                "NextToken": "p2",
+            }
         return {"MetricDataResults": [{"Id": "q0", "Timestamps": t[1:], "Values": [2.0], "StatusCode": "Complete"}]}
 
 
@@ -174,9 +187,17 @@ def _model_output_key(insights: list[Any]) -> str:
 def _aggregate_event(key: str, run_id: str = "run-test") -> dict[str, Any]:
     return {
         "run_id": run_id,
-        "results": [[{"model": "anomaly", "resource_id": "web-api-asg", "result_key": key, "insight_count": 2}],
-                    [{"model": "anomaly", "resource_id": "orders-db", "error": "InsufficientDataError",
-                      "cause": "needs 576 points"}]],
+        "results": [
+            [{"model": "anomaly", "resource_id": "web-api-asg", "result_key": key, "insight_count": 2}],
+            [
+                {
+                    "model": "anomaly",
+                    "resource_id": "orders-db",
+                    "error": "InsufficientDataError",
+                    "cause": "needs 576 points",
+                }
+            ],
+        ],
     }
 
 

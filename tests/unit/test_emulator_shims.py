@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,8 +14,12 @@ from cloudsage.local.emulator import FastMetricData, invoke_in_process, resolve_
 
 
 def handler_ok(event, context):
-    return {"echo": event, "env": os.environ.get("SHIM_TEST"), "fn": context.function_name,
-            "remaining_positive": context.get_remaining_time_in_millis() > 0}
+    return {
+        "echo": event,
+        "env": os.environ.get("SHIM_TEST"),
+        "fn": context.function_name,
+        "remaining_positive": context.get_remaining_time_in_millis() > 0,
+    }
 
 
 class CustomDomainError(ValueError):
@@ -31,8 +35,12 @@ def test_invoke_in_process_applies_env_and_context_then_restores_env():
     os.environ.pop("SHIM_TEST", None)
     # When
     payload, errored, _ = invoke_in_process(
-        "tests.unit.test_emulator_shims.handler_ok", {"a": 1}, function_name="f", function_arn="arn:f",
-        environment={"SHIM_TEST": "yes"}, timeout_s=5,
+        "tests.unit.test_emulator_shims.handler_ok",
+        {"a": 1},
+        function_name="f",
+        function_arn="arn:f",
+        environment={"SHIM_TEST": "yes"},
+        timeout_s=5,
     )
     # Then
     assert not errored
@@ -57,15 +65,27 @@ def test_resolve_handler_rejects_malformed_handler():
 
 def _datum(ns, name, dims, t, v):
     return SimpleNamespace(
-        namespace=ns, name=name, value=v, timestamp=datetime.fromtimestamp(t, tz=timezone.utc),
+        namespace=ns,
+        name=name,
+        value=v,
+        timestamp=datetime.fromtimestamp(t, tz=UTC),
         dimensions=[SimpleNamespace(name=k, value=val) for k, val in dims.items()],
     )
 
 
 def _query(qid, name, stat, period=300, dims=None):
-    return {"Id": qid, "MetricStat": {"Metric": {"Namespace": "NS", "MetricName": name,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in (dims or {"Id": "a"}).items()]},
-            "Period": period, "Stat": stat}}
+    return {
+        "Id": qid,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "NS",
+                "MetricName": name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in (dims or {"Id": "a"}).items()],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+    }
 
 
 def test_fast_metric_data_aggregates_like_cloudwatch():
@@ -73,8 +93,12 @@ def test_fast_metric_data_aggregates_like_cloudwatch():
     data = [_datum("NS", "M", {"Id": "a"}, 60 * i, float(i)) for i in range(10)]
     data += [_datum("NS", "M", {"Id": "b"}, 0, 1000.0)]
     fast = FastMetricData(SimpleNamespace(metric_data=data))
-    params = {"StartTime": 0, "EndTime": 600, "ScanBy": "TimestampAscending",
-              "MetricDataQueries": [_query("s", "M", "Sum"), _query("a", "M", "Average"), _query("x", "M", "Maximum")]}
+    params = {
+        "StartTime": 0,
+        "EndTime": 600,
+        "ScanBy": "TimestampAscending",
+        "MetricDataQueries": [_query("s", "M", "Sum"), _query("a", "M", "Average"), _query("x", "M", "Maximum")],
+    }
     # When
     out = fast.query(params)["MetricDataResults"]
     # Then: five-minute buckets, only resource a
@@ -87,8 +111,13 @@ def test_fast_metric_data_aggregates_like_cloudwatch():
 def test_fast_metric_data_paginates_with_partial_data_and_loses_nothing():
     data = [_datum("NS", f"M{j}", {"Id": "a"}, 300 * i, float(i)) for j in range(3) for i in range(10)]
     fast = FastMetricData(SimpleNamespace(metric_data=data))
-    params = {"StartTime": 0, "EndTime": 3000, "ScanBy": "TimestampAscending", "MaxDatapoints": 7,
-              "MetricDataQueries": [_query(f"q{j}", f"M{j}", "Average") for j in range(3)]}
+    params = {
+        "StartTime": 0,
+        "EndTime": 3000,
+        "ScanBy": "TimestampAscending",
+        "MaxDatapoints": 7,
+        "MetricDataQueries": [_query(f"q{j}", f"M{j}", "Average") for j in range(3)],
+    }
     got: dict[str, list[float]] = {}
     pages = 0
     statuses = set()

@@ -64,7 +64,7 @@ def test_aggregate_ranks_by_severity_confidence_recency():
     high_old = make_insight(severity="high", metric="B", window_start=1_699_000_000.0, window_end=1_699_100_000.0)
     low = make_insight(severity="low", metric="C")
     ranked = aggregate([ModelOutput("anomaly", "r", (low, high_old, crit))])
-    assert [r.insight.metric for r in ranked] == ["A", "C", "B"] or [r.insight.metric for r in ranked][0] == "A"
+    assert [r.insight.metric for r in ranked] == ["A", "C", "B"]  # old high insight decays below a fresh low
     assert [r.rank for r in ranked] == [1, 2, 3]
     assert ranked[0].priority == pytest.approx(priority(crit, crit.detected_at))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -99,7 +99,7 @@ def test_to_epoch_bad_timestamp_names_timestamp_field(bad):
 
 
 def test_to_epoch_accepts_iso_naive_aware_and_epoch():
-    dt = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    dt = datetime(2026, 1, 1, tzinfo=UTC)
     assert to_epoch("2026-01-01T00:00:00Z") == dt.timestamp()
     assert to_epoch("2026-01-01 00:00:00") == dt.timestamp()
     assert to_epoch(dt.replace(tzinfo=None)) == dt.timestamp()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudsage.adapters.aws import client as aws_client
@@ -101,8 +101,8 @@ class CloudWatchSource:
                 }
                 for qid, _, ref in batch
             ],
-            "StartTime": datetime.fromtimestamp(start, tz=timezone.utc),
-            "EndTime": datetime.fromtimestamp(end, tz=timezone.utc),
+            "StartTime": datetime.fromtimestamp(start, tz=UTC),
+            "EndTime": datetime.fromtimestamp(end, tz=UTC),
             "ScanBy": "TimestampAscending",
         }
         while True:

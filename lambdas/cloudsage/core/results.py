@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudsage.core.errors import InputValidationError
@@ -21,7 +21,7 @@ def severity_rank(severity: str) -> int:
 
 def iso(ts: float) -> str:
     """Epoch seconds to an ISO-8601 UTC string (``2026-01-01T00:00:00Z``)."""
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def jsonable(value: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ def to_epoch(ts: Any) -> float:
             raise InvalidSeriesError(f"not a finite timestamp: {ts!r}", field="timestamp")
         return value
     if isinstance(ts, datetime):
-        dt = ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+        dt = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
         return dt.timestamp()
     if isinstance(ts, str):
         text = ts.strip()
@@ -247,7 +247,9 @@ class MetricSeries:
     def require(self, min_points: int, what: str | None = None) -> MetricSeries:
         """Return self, or raise :class:`InsufficientDataError` naming the minimum needed."""
         if self.n_valid < min_points:
-            raise InsufficientDataError(what or f"{self.resource_id}/{self.metric}", needed=min_points, got=self.n_valid)
+            raise InsufficientDataError(
+                what or f"{self.resource_id}/{self.metric}", needed=min_points, got=self.n_valid
+            )
         return self
 
     def filled(self, max_gap: int) -> np.ndarray:
@@ -277,8 +279,14 @@ class MetricSeries:
         if idx.size == 0:
             raise InsufficientDataError(f"{self.resource_id}/{self.metric} in window", needed=1, got=0)
         return MetricSeries(
-            self.resource_id, self.metric, float(ts[idx[0]]), self.period, self.values[idx[0] : idx[-1] + 1],
-            self.stat, self.unit, self.quality,
+            self.resource_id,
+            self.metric,
+            float(ts[idx[0]]),
+            self.period,
+            self.values[idx[0] : idx[-1] + 1],
+            self.stat,
+            self.unit,
+            self.quality,
         )
 
     # ------------------------------------------------------------------ serialisation
@@ -302,8 +310,14 @@ class MetricSeries:
             values = np.array([np.nan if v is None else float(v) for v in data["values"]], dtype=np.float64)
             quality = SeriesQuality(**data.get("quality", {}))
             return cls(
-                str(data["resource_id"]), str(data["metric"]), float(data["start"]), int(data["period"]), values,
-                str(data.get("stat", "Average")), str(data.get("unit", "None")), quality,
+                str(data["resource_id"]),
+                str(data["metric"]),
+                float(data["start"]),
+                int(data["period"]),
+                values,
+                str(data.get("stat", "Average")),
+                str(data.get("unit", "None")),
+                quality,
             )
         except KeyError as exc:
             raise InvalidSeriesError("missing", field=str(exc.args[0])) from None

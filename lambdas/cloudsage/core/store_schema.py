@@ -24,12 +24,21 @@ TABLE_SCHEMA: dict[str, Any] = {
     "sort_key": {"name": SORT_KEY, "type": "S"},
     "ttl_attribute": TTL_ATTRIBUTE,
     "global_secondary_indexes": [
-        {"name": "by_resource", "partition_key": {"name": "resource_id", "type": "S"},
-         "sort_key": {"name": "detected_at", "type": "S"}},
-        {"name": "by_status", "partition_key": {"name": "status_severity", "type": "S"},
-         "sort_key": {"name": "detected_at", "type": "S"}},
-        {"name": "by_run", "partition_key": {"name": "run_id", "type": "S"},
-         "sort_key": {"name": PARTITION_KEY, "type": "S"}},
+        {
+            "name": "by_resource",
+            "partition_key": {"name": "resource_id", "type": "S"},
+            "sort_key": {"name": "detected_at", "type": "S"},
+        },
+        {
+            "name": "by_status",
+            "partition_key": {"name": "status_severity", "type": "S"},
+            "sort_key": {"name": "detected_at", "type": "S"},
+        },
+        {
+            "name": "by_run",
+            "partition_key": {"name": "run_id", "type": "S"},
+            "sort_key": {"name": PARTITION_KEY, "type": "S"},
+        },
     ],
 }
 

@@ -30,8 +30,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         for result in per_resource:
             if result.error or not result.result_key:
                 failures.append(
-                    {"model": result.model, "resource_id": result.resource_id, "error": result.error,
-                     "cause": (result.cause or "")[:500]}
+                    {
+                        "model": result.model,
+                        "resource_id": result.resource_id,
+                        "error": result.error,
+                        "cause": (result.cause or "")[:500],
+                    }
                 )
                 continue
             outputs.append(ModelOutput.from_dict(store.get_json(result.result_key)))
@@ -46,12 +50,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         records.append({**r.insight.to_dict(), "rank": r.rank, "priority": r.priority, "change": change})
     key = store.put_json(
         summary_key(task.run_id),
-        {"run_id": task.run_id, "insights": records, "failures": failures, "skipped": task.skipped,
-         "model_outputs": result_keys},
+        {
+            "run_id": task.run_id,
+            "insights": records,
+            "failures": failures,
+            "skipped": task.skipped,
+            "model_outputs": result_keys,
+        },
     )
     metrics.add_metric(name="InsightsStored", unit=MetricUnit.Count, value=len(records))
     metrics.add_metric(name="ModelFailures", unit=MetricUnit.Count, value=len(failures))
     return AggregateOutput(
-        run_id=task.run_id, summary_key=key, insight_count=len(records), new_count=new_count,
+        run_id=task.run_id,
+        summary_key=key,
+        insight_count=len(records),
+        new_count=new_count,
         failed_models=len(failures),
     ).model_dump(mode="json")

@@ -29,8 +29,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     store = SnapshotStore(settings.BUCKET_NAME)
     items = [
-        CollectedItem(resource_id=r.resource_id, snapshot_key=store.put_json(snapshot_key(run_id, r.resource_id),
-                                                                             r.to_dict()))
+        CollectedItem(
+            resource_id=r.resource_id, snapshot_key=store.put_json(snapshot_key(run_id, r.resource_id), r.to_dict())
+        )
         for r in resources
     ]
     metrics.add_metric(name="ResourcesCollected", unit=MetricUnit.Count, value=len(items))

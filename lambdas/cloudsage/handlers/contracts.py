@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,8 +36,13 @@ class ResourceSpecModel(_Strict):
 
     def to_spec(self) -> ResourceSpec:
         return ResourceSpec(
-            self.resource_id, self.resource_type, self.namespace, dict(self.dimensions), tuple(self.metrics),
-            dict(self.attributes), dict(self.metric_namespaces),
+            self.resource_id,
+            self.resource_type,
+            self.namespace,
+            dict(self.dimensions),
+            tuple(self.metrics),
+            dict(self.attributes),
+            dict(self.metric_namespaces),
             {k: dict(v) for k, v in self.metric_dimensions.items()},
         )
 
@@ -68,8 +73,8 @@ class CollectInput(BaseModel):
         return v
 
     def resolved_end(self) -> datetime:
-        end = self.end_time or datetime.now(tz=timezone.utc)
-        end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+        end = self.end_time or datetime.now(tz=UTC)
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
         return end.replace(second=0, microsecond=0)
 
     def resolved_run_id(self) -> str:

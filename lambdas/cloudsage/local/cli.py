@@ -120,8 +120,10 @@ def _run(args: argparse.Namespace) -> int:
     progress = (lambda _m: None) if args.quiet else pipeline.stderr_progress
     t0 = time.monotonic()
     source = _load_source(args)
-    print(f"CloudSage: analysing {len(source.specs)} resources from the {source.label} on the local emulator",
-          file=sys.stderr)
+    print(
+        f"CloudSage: analysing {len(source.specs)} resources from the {source.label} on the local emulator",
+        file=sys.stderr,
+    )
     try:
         result = pipeline.run_pipeline(source, run_id=args.run_id, progress=progress, repeat=2 if args.rerun else 1)
     except pipeline.PipelineError as exc:

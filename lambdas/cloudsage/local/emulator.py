@@ -28,7 +28,7 @@ import traceback
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -201,7 +201,7 @@ class FastMetricData:
                     {
                         "id": query["Id"],
                         "label": query.get("Label") or query["MetricStat"]["Metric"]["MetricName"],
-                        "timestamps": [datetime.fromtimestamp(t, tz=timezone.utc) for t in stamps[lo : lo + take]],
+                        "timestamps": [datetime.fromtimestamp(t, tz=UTC) for t in stamps[lo : lo + take]],
                         "values": [float(v) for v in values[lo : lo + take]],
                         "status_code": "PartialData" if partial else "Complete",
                     }
@@ -248,14 +248,14 @@ class FastMetricData:
 
 def _epoch(value: Any) -> float:
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     if isinstance(value, (int, float)):
         return float(value)
     text = str(value)
     try:
         return float(text)
     except ValueError:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=timezone.utc).timestamp()
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
 
 
 def _patched_get_metric_data(self: Any) -> Any:

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,14 @@ def source_from_resources(resources: Sequence[ResourceMetrics], label: str) -> F
     end, period = 0.0, 300
     for r in resources:
         specs.append(
-            ResourceSpec(r.resource_id, r.resource_type, IMPORTED_NAMESPACE, {"ResourceId": r.resource_id},
-                         tuple(r.series), dict(r.attributes))
+            ResourceSpec(
+                r.resource_id,
+                r.resource_type,
+                IMPORTED_NAMESPACE,
+                {"ResourceId": r.resource_id},
+                tuple(r.series),
+                dict(r.attributes),
+            )
         )
         points[r.resource_id] = {}
         for name, s in r.series.items():
@@ -85,8 +91,14 @@ def source_from_demo(fleet: Any) -> FleetSource:
     """The demo fleet as a source: raw points published under each metric's real namespace/dimensions."""
     specs = [
         ResourceSpec(
-            r.resource_id, r.resource_type, r.namespace, dict(r.dimensions), tuple(r.metrics), dict(r.attributes),
-            dict(r.metric_namespaces), {k: dict(v) for k, v in r.metric_dimensions.items()},
+            r.resource_id,
+            r.resource_type,
+            r.namespace,
+            dict(r.dimensions),
+            tuple(r.metrics),
+            dict(r.attributes),
+            dict(r.metric_namespaces),
+            {k: dict(v) for k, v in r.metric_dimensions.items()},
         )
         for r in fleet.resources
     ]
@@ -110,8 +122,13 @@ def load_metrics(source: FleetSource, progress: Callable[[str], None]) -> int:
                 if not np.isfinite(v):
                     continue
                 by_ns.setdefault(ref.namespace, []).append(
-                    {"MetricName": metric, "Dimensions": dims, "Timestamp": datetime.fromtimestamp(float(t), tz=timezone.utc),
-                     "Value": float(v), "Unit": unit if unit != "None" else "None"}
+                    {
+                        "MetricName": metric,
+                        "Dimensions": dims,
+                        "Timestamp": datetime.fromtimestamp(float(t), tz=UTC),
+                        "Value": float(v),
+                        "Unit": unit if unit != "None" else "None",
+                    }
                 )
         for ns, data in by_ns.items():
             for i in range(0, len(data), PUT_BATCH):
@@ -124,7 +141,7 @@ def load_metrics(source: FleetSource, progress: Callable[[str], None]) -> int:
 def workflow_input(source: FleetSource, run_id: str) -> dict[str, Any]:
     return {
         "run_id": run_id,
-        "end_time": datetime.fromtimestamp(source.end_time, tz=timezone.utc).isoformat(),
+        "end_time": datetime.fromtimestamp(source.end_time, tz=UTC).isoformat(),
         "lookback_days": source.lookback_days,
         "period": source.period,
         "resources": [
@@ -234,7 +251,7 @@ def run_pipeline(
             say(step)
             n = load_metrics(source, say)
             say(f"loaded {n} datapoints for {len(source.specs)} resources")
-            rid = run_id or "run-" + datetime.fromtimestamp(source.end_time, tz=timezone.utc).strftime("%Y%m%dT%H%MZ")
+            rid = run_id or "run-" + datetime.fromtimestamp(source.end_time, tz=UTC).strftime("%Y%m%dT%H%MZ")
             status, output, steps = "", {}, []
             alerts: list[dict[str, Any]] = []
             for attempt in range(repeat):
@@ -256,7 +273,7 @@ def run_pipeline(
             stored = len(InsightsTable(stack.table_name).scan_all())
     except PipelineError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the CLI prints this and exits non-zero
+    except Exception as exc:
         raise PipelineError(f"{step}: {type(exc).__name__}: {exc}") from exc
     return RunResult(
         run_id=rid,
@@ -292,8 +309,12 @@ def write_outputs(result: RunResult, out_dir: Path, run_info: dict[str, Any]) ->
     insights_path = out_dir / "insights.json"
     insights_path.write_text(
         json.dumps(
-            {"run_id": result.run_id, "insights": result.insights, "alerts": result.alerts,
-             "failures": result.failures},
+            {
+                "run_id": result.run_id,
+                "insights": result.insights,
+                "alerts": result.alerts,
+                "failures": result.failures,
+            },
             indent=2,
         )
     )

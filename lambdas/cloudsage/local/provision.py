@@ -86,10 +86,15 @@ def resolve(node: Any, physical: dict[str, dict[str, str]], region: str) -> Any:
     if not isinstance(node, dict):
         return node
     if len(node) == 1:
-        (key, arg), = node.items()
+        ((key, arg),) = node.items()
         if key == "Ref":
-            pseudo = {"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT, "AWS::Partition": "aws",
-                      "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "CloudSage"}
+            pseudo = {
+                "AWS::Region": region,
+                "AWS::AccountId": LOCAL_ACCOUNT,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::StackName": "CloudSage",
+            }
             if arg in pseudo:
                 return pseudo[arg]
             return _lookup(physical, arg, "Ref")

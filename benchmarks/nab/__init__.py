@@ -1,0 +1,1 @@
+"""Numenta Anomaly Benchmark (NAB) scorer, baseline detectors and runner (``python -m benchmarks.nab.run``)."""
