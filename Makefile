@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_VALIDATION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer bench bench-nab demo-csv clean pr
+.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer layer-smoke bench bench-nab clean pr
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -63,3 +63,9 @@ pr: lint test ## what a reviewer expects to be green
 
 clean:
 	rm -rf $(VENV) out cdk.out .pytest_cache
+
+layer: $(STAMP) ## build the science layer (arm64, Python 3.14), print its size, fail above 200 MB
+	$(PY) layers/science/build.py
+
+layer-smoke: $(STAMP) ## build the layer for this machine and import every handler from it
+	$(PY) layers/science/build.py --arch x86_64 --python-version $$($(PY) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")') --out build/layer-smoke --limit-mb 262 --smoke
