@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Stack, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
 from infra.stacks.cloudsage_stack import CloudSageStack
@@ -13,14 +13,32 @@ PACK = "AwsSolutions::"
 # Stack-wide: rule id -> reason. None hides a real over-grant.
 STACK_ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM5[Resource::*]": (
-        "Only actions without resource-level permissions use '*': cloudwatch:GetMetricData, X-Ray "
+        "Only actions without resource-level permissions use '*': cloudwatch:GetMetricData, tag:GetResources, X-Ray "
         "PutTraceSegments/PutTelemetryRecords (active tracing), and the CloudWatch Logs delivery actions Step "
         "Functions needs for execution logging."
+    ),
+    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": (
+        "CDK's SNS publish grant on the topics' customer-managed key: GenerateDataKey and "
+        "GenerateDataKeyWithoutPlaintext on those keys only (the resource is the key ARN, not '*')."
+    ),
+    "AwsSolutions-SQS3": (
+        "The only queue is the scheduler's dead-letter queue itself; a DLQ of a DLQ adds nothing, and its depth is "
+        "alarmed on (Operations/ScheduleDeadLetters)."
     ),
     "AwsSolutions-S1": (
         "The snapshot bucket holds transient, expiring analysis inputs/outputs written only by this stack's "
         "functions; server access logs would need a second bucket for no audit value over CloudTrail."
     ),
+}
+
+SERVERLESS = "Serverless::"
+SERVERLESS_ACKNOWLEDGEMENTS: dict[str, str] = {
+    "Serverless-LambdaDLQ": (
+        "Every function is invoked synchronously by Step Functions, which retries with backoff and records failures "
+        "in the execution (a failing model becomes a partial result); a Lambda DLQ only applies to asynchronous "
+        "invocations. The asynchronous entry point (EventBridge Scheduler) has its own DLQ."
+    ),
+    "Serverless-SQSRedrivePolicy": "The only queue is the scheduler's dead-letter queue; it is alarmed on.",
 }
 
 # On the role policies only: wildcards that are suffixes of one owned resource.
@@ -33,8 +51,9 @@ SCOPED_WILDCARDS_REASON = (
 
 def add_nag(app: Construct, stack: CloudSageStack) -> None:
     """Run AwsSolutions checks at synth; synth fails on any finding not acknowledged here."""
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     acks = [Acknowledgment(id=PACK + rule, reason=reason) for rule, reason in STACK_ACKNOWLEDGEMENTS.items()]
+    acks += [Acknowledgment(id=SERVERLESS + r, reason=why) for r, why in SERVERLESS_ACKNOWLEDGEMENTS.items()]
     # Exact findings only (not the whole IAM5 rule), so a new wildcard elsewhere still fails synth.
     bucket = _lid(stack, stack.snapshots.bucket)
     acks.append(

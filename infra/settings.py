@@ -41,6 +41,14 @@ class InfraSettings:
         Resources analysed at once.
     snapshot_retention_days : int
         Lifecycle expiry of metric snapshots in S3.
+    schedule : str
+        EventBridge Scheduler expression of the scheduled analysis (``rate(...)`` or ``cron(...)``).
+    alert_emails, ops_emails : tuple of str
+        Email subscriptions of the insight-alert topic and of the operations (alarm) topic.
+    discover_tags : tuple
+        Tag filter the scheduled analysis discovers resources with (default: any resource tagged ``cloudsage``).
+    log_retention_days : int
+        Retention of every log group.
     """
 
     layer_dir: str = ""
@@ -48,6 +56,11 @@ class InfraSettings:
     lookback_days: int = 14
     map_max_concurrency: int = 10
     snapshot_retention_days: int = 30
+    schedule: str = "rate(1 hour)"
+    alert_emails: tuple[str, ...] = ()
+    ops_emails: tuple[str, ...] = ()
+    discover_tags: tuple[tuple[str, tuple[str, ...]], ...] = (("cloudsage", ()),)
+    log_retention_days: int = 30
 
     @classmethod
     def from_context(cls, get: Any) -> InfraSettings:
@@ -61,9 +74,38 @@ class InfraSettings:
             lookback_days=int(get("lookback_days") or d.lookback_days),
             map_max_concurrency=int(get("map_max_concurrency") or d.map_max_concurrency),
             snapshot_retention_days=int(get("snapshot_retention_days") or d.snapshot_retention_days),
+            schedule=str(get("schedule") or d.schedule),
+            alert_emails=tuple(_as_list(get("alert_emails"))),
+            ops_emails=tuple(_as_list(get("ops_emails"))),
+            discover_tags=_tags(get("discover_tags")) or d.discover_tags,
+            log_retention_days=int(get("log_retention_days") or d.log_retention_days),
         )
+        if not settings.schedule.startswith(("rate(", "cron(", "at(")):
+            raise ValueError("context schedule must be rate(...), cron(...) or at(...)")
+        for email in (*settings.alert_emails, *settings.ops_emails):
+            if "@" not in email:
+                raise ValueError(f"context alert_emails/ops_emails: not an email address: {email!r}")
         if settings.min_alert_severity not in SEVERITIES:
             raise ValueError(f"context min_alert_severity must be one of {SEVERITIES}")
         if not 1 <= settings.lookback_days <= 455:
             raise ValueError("context lookback_days must be in [1, 455] (CloudWatch keeps 5-minute data 63 days)")
         return settings
+
+
+def _as_list(value: Any) -> list[str]:
+    """Context values arrive as JSON lists (cdk.json) or comma-separated strings (``-c key=a,b``)."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def _tags(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{"team": ["a"], "cloudsage": []}`` or ``"team=a,cloudsage"`` to a hashable tag filter."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+        return tuple((p[0].strip(), (p[1].strip(),) if len(p) == 2 else ()) for p in pairs)
+    return tuple((str(k), tuple(str(x) for x in v)) for k, v in dict(value).items())

@@ -34,6 +34,7 @@ class AnalysisWorkflow(Construct):
         aggregate: lambda_.IFunction,
         publish: lambda_.IFunction,
         max_concurrency: int,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -96,7 +97,7 @@ class AnalysisWorkflow(Construct):
             timeout=Duration.hours(1),
             tracing_enabled=True,
             logs=sfn.LogOptions(
-                destination=logs.LogGroup(self, "ExecutionLogs", retention=logs.RetentionDays.ONE_MONTH),
+                destination=logs.LogGroup(self, "ExecutionLogs", retention=log_retention),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=False,
             ),

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cloudsage.core.registry import MODEL_SPECS, ModelSpec
+from cloudsage.core.registry import MODEL_SPECS, ModelSpec, get_spec
 from infra.settings import LAMBDA_CODE_DIR, SERVICE_NAME, InfraSettings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -45,6 +45,7 @@ class PipelineFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._code = lambda_.Code.from_asset(str(LAMBDA_CODE_DIR), exclude=CODE_EXCLUDES)
+        self._retention = retention(settings.log_retention_days)
         self.layer = lambda_.LayerVersion(
             self,
             "ScienceLayer",
@@ -65,6 +66,10 @@ class PipelineFunctions(Construct):
         self.collect.add_to_role_policy(
             # GetMetricData supports no resource-level permissions: "*" is the only valid resource.
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
+        )
+        self.collect.add_to_role_policy(
+            # Discovery by tag: the Tagging API supports no resource-level permissions either.
+            iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])
         )
 
         self.models: dict[str, lambda_.Function] = {}
@@ -100,7 +105,13 @@ class PipelineFunctions(Construct):
 
     def all(self) -> list[lambda_.Function]:
         """Every function of the workflow."""
-        return [self.collect, *self.models.values(), self.aggregate, self.publish]
+        return list(self.by_name().values())
+
+    def by_name(self) -> dict[str, lambda_.Function]:
+        """Every function of the workflow by a short name (``Collect``, ``ModelAnomaly``...)."""
+        named = {"Collect": self.collect, "Aggregate": self.aggregate, "Publish": self.publish}
+        named.update({get_spec(m).function_id: fn for m, fn in self.models.items()})
+        return named
 
     def _model_function(self, spec: ModelSpec, bucket: s3.IBucket) -> lambda_.Function:
         fn = self._function(
@@ -122,11 +133,13 @@ class PipelineFunctions(Construct):
     def _items(fn: lambda_.Function, table: dynamodb.ITable, *actions: str) -> None:
         """Item access on the table itself (no scans, no index queries, no deletes)."""
         fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
+        if table.encryption_key is not None:  # items are encrypted with the table's customer-managed key
+            table.encryption_key.grant(fn, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
     def _function(
         self, construct_id: str, handler: str, env: dict[str, str], *, memory_mb: int, timeout_s: int
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=logs.RetentionDays.ONE_MONTH)
+        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self._retention)
         # One role per function, without the AWSLambdaBasicExecutionRole managed policy: write to its own
         # log group only.
         role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -146,3 +159,23 @@ class PipelineFunctions(Construct):
             log_group=log_group,
             role=role,
         )
+
+
+_RETENTION = [
+    (1, logs.RetentionDays.ONE_DAY),
+    (3, logs.RetentionDays.THREE_DAYS),
+    (5, logs.RetentionDays.FIVE_DAYS),
+    (7, logs.RetentionDays.ONE_WEEK),
+    (14, logs.RetentionDays.TWO_WEEKS),
+    (30, logs.RetentionDays.ONE_MONTH),
+    (60, logs.RetentionDays.TWO_MONTHS),
+    (90, logs.RetentionDays.THREE_MONTHS),
+    (180, logs.RetentionDays.SIX_MONTHS),
+    (365, logs.RetentionDays.ONE_YEAR),
+    (731, logs.RetentionDays.TWO_YEARS),
+]
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """The nearest CloudWatch Logs retention at or above ``days`` (at most two years)."""
+    return next((r for d, r in _RETENTION if d >= days), _RETENTION[-1][1])

@@ -9,20 +9,23 @@ from constructs import Construct
 
 from infra.constructs.alerts import AlertsTopic
 from infra.constructs.analysis_workflow import AnalysisWorkflow
-from infra.constructs.functions import PipelineFunctions
+from infra.constructs.functions import PipelineFunctions, retention
 from infra.constructs.insights_store import InsightsStore
+from infra.constructs.operations import Operations
+from infra.constructs.schedule import InsightsSchedule
 from infra.constructs.snapshot_bucket import SnapshotBucket
 from infra.settings import SERVICE_NAME, InfraSettings
 
 
 class CloudSageStack(Stack):
-    """Insights table, snapshot bucket, alert topic, pipeline functions and the analysis workflow."""
+    """Insights table, snapshot bucket, alert topics, pipeline functions, the analysis workflow, its schedule,
+    dashboard and alarms."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: InfraSettings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.store = InsightsStore(self, "InsightsStore")
         self.snapshots = SnapshotBucket(self, "Snapshots", retention_days=settings.snapshot_retention_days)
-        self.alerts = AlertsTopic(self, "Alerts")
+        self.alerts = AlertsTopic(self, "Alerts", alert_emails=settings.alert_emails, ops_emails=settings.ops_emails)
         self.functions = PipelineFunctions(
             self,
             "Functions",
@@ -39,5 +42,22 @@ class CloudSageStack(Stack):
             aggregate=self.functions.aggregate,
             publish=self.functions.publish,
             max_concurrency=settings.map_max_concurrency,
+            log_retention=retention(settings.log_retention_days),
+        )
+        self.schedule = InsightsSchedule(
+            self,
+            "Schedule",
+            state_machine=self.workflow.state_machine,
+            expression=settings.schedule,
+            discover_tags=settings.discover_tags,
+            lookback_days=settings.lookback_days,
+        )
+        self.operations = Operations(
+            self,
+            "Operations",
+            state_machine=self.workflow.state_machine,
+            functions=self.functions.by_name(),
+            ops_topic=self.alerts.ops_topic,
+            dead_letter_queue=self.schedule.dead_letter_queue,
         )
         Tags.of(self).add("service", SERVICE_NAME)

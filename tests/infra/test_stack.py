@@ -144,3 +144,62 @@ def test_cdk_nag_aws_solutions_passes_with_only_justified_acknowledgements(tmp_p
 def test_context_bad_severity_is_rejected():
     with pytest.raises(ValueError, match="min_alert_severity"):
         build_app(context={"min_alert_severity": "loud"})
+
+
+def test_schedule_starts_workflow_with_window_retries_dlq_and_tick_run_id(template):
+    schedules = template.find_resources("AWS::Scheduler::Schedule")
+    assert len(schedules) == 1
+    props = next(iter(schedules.values()))["Properties"]
+    assert props["ScheduleExpression"] == "rate(1 hour)"
+    assert props["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}
+    target = props["Target"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
+    assert "DeadLetterConfig" in target
+    payload = json.loads(target["Input"])
+    assert payload["run_id"] == "<aws.scheduler.scheduled-time>"  # one tick, one run id: idempotent re-delivery
+    assert payload["discover"] == {"tags": {"cloudsage": []}}
+
+
+def test_table_and_topics_use_customer_managed_keys_with_rotation(template):
+    table = next(iter(template.find_resources("AWS::DynamoDB::Table").values()))
+    assert table["Properties"]["SSESpecification"]["SSEType"] == "KMS"
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+    for topic in template.find_resources("AWS::SNS::Topic").values():
+        assert "KmsMasterKeyId" in topic["Properties"]
+    for key in template.find_resources("AWS::KMS::Key").values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_alarms_cover_failed_runs_dlq_and_every_function(template):
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    metrics = [a["Properties"].get("MetricName") for a in alarms.values()]
+    assert metrics.count("Errors") == len(MODEL_SPECS) + 3
+    assert metrics.count("Throttles") == len(MODEL_SPECS) + 3
+    assert {"ExecutionsFailed", "ExecutionsTimedOut", "ApproximateNumberOfMessagesVisible"} <= set(metrics)
+    assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_email_subscriptions_come_from_context():
+    _, stack = build_app(context={"alert_emails": "oncall@example.com", "ops_emails": ["ops@example.com"]})
+    subs = Template.from_stack(stack).find_resources("AWS::SNS::Subscription")
+    assert sorted(s["Properties"]["Endpoint"] for s in subs.values()) == ["oncall@example.com", "ops@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [({"schedule": "every hour"}, "schedule"), ({"alert_emails": "not-an-email"}, "email")],
+)
+def test_bad_context_is_rejected_naming_it(context, message):
+    with pytest.raises(ValueError, match=message):
+        build_app(context=context)
+
+
+def test_cdk_nag_fails_synth_when_a_finding_is_not_acknowledged(tmp_path, monkeypatch):
+    import infra.nag
+
+    monkeypatch.setattr(infra.nag, "STACK_ACKNOWLEDGEMENTS", {})
+    app, _ = build_app(outdir=str(tmp_path), nag=True)
+    with pytest.raises(RuntimeError, match=r"(?s)ValidationFailed.*AwsSolutions-S1"):
+        app.synth()

@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cloudsage.adapters.cloudwatch import CloudWatchSource
+from cloudsage.adapters.discovery import discover
 from cloudsage.adapters.snapshots import SnapshotStore, snapshot_key
 from cloudsage.handlers._edge import parse
 from cloudsage.handlers.contracts import CollectedItem, CollectInput, CollectOutput
@@ -24,9 +25,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     run_id = task.resolved_run_id()
     end = task.resolved_end()
     start = end - timedelta(days=task.lookback_days or settings.LOOKBACK_DAYS)
-    resources, skipped = CloudWatchSource().fetch(
-        [r.to_spec() for r in task.resources], start.timestamp(), end.timestamp(), task.period
-    )
+    if task.discover is not None:
+        specs, ignored = discover(task.discover.tags)
+        logger.info("discovered", extra={"resources": len(specs), "ignored_types": ignored})
+    else:
+        specs = [r.to_spec() for r in task.resources or []]
+    resources, skipped = CloudWatchSource().fetch(specs, start.timestamp(), end.timestamp(), task.period)
     store = SnapshotStore(settings.BUCKET_NAME)
     items = [
         CollectedItem(

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cloudsage.core.resource import RESOURCE_TYPES, ResourceSpec
 
@@ -47,13 +47,20 @@ class ResourceSpecModel(_Strict):
         )
 
 
+class DiscoverSpec(_Strict):
+    """Find resources by tag (``{"team": ["payments"], "cloudsage": []}``; an empty list means any value)."""
+
+    tags: dict[str, list[str]] = Field(min_length=1, max_length=50)
+
+
 class CollectInput(BaseModel):
-    """Input of the workflow (and of the collect function)."""
+    """Input of the workflow (and of the collect function): a list of resources, or tags to discover them."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     run_id: str | None = None
-    resources: list[ResourceSpecModel] = Field(min_length=1, max_length=10_000)
+    resources: list[ResourceSpecModel] | None = Field(default=None, min_length=1, max_length=10_000)
+    discover: DiscoverSpec | None = None
     end_time: datetime | None = None
     lookback_days: int | None = Field(default=None, ge=1, le=455)
     period: int = Field(default=300, ge=60, le=86_400)
@@ -71,6 +78,12 @@ class CollectInput(BaseModel):
         if v % 60:
             raise ValueError("must be a multiple of 60 seconds")
         return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CollectInput:
+        if (self.resources is None) == (self.discover is None):
+            raise ValueError("give exactly one of 'resources' or 'discover'")
+        return self
 
     def resolved_end(self) -> datetime:
         end = self.end_time or datetime.now(tz=UTC)

@@ -26,6 +26,8 @@ SUPPORTED = (
     "AWS::Lambda::Function",
     "AWS::StepFunctions::StateMachine",
 )
+# Defined by the app but not needed to run an analysis locally (and not all emulated by moto): the schedule, its
+# dead-letter queue, KMS keys, alarms, dashboard, email subscriptions, IAM policies, log groups.
 
 
 class ProvisionError(RuntimeError):
@@ -185,12 +187,6 @@ def provision(template: dict[str, Any], region: str) -> LocalStack:
     for logical in by_type.get("AWS::SNS::Topic", []):
         arn = aws_client("sns").create_topic(Name=_local_name(logical))["TopicArn"]
         physical[logical] = {"Ref": arn, "TopicArn": arn, "TopicName": _local_name(logical)}
-        stack.topic_arn = arn
-        sqs = aws_client("sqs")
-        queue_url = sqs.create_queue(QueueName=_local_name(logical) + "-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        aws_client("sns").subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-        stack.queue_url = queue_url
 
     lam = aws_client("lambda")
     code = _zip_stub()
@@ -210,6 +206,15 @@ def provision(template: dict[str, Any], region: str) -> LocalStack:
         )
         physical[logical] = {"Ref": name, "Arn": created["FunctionArn"]}
         stack.functions[logical] = name
+        env = props.get("Environment", {}).get("Variables", {})
+        stack.topic_arn = env.get("TOPIC_ARN", stack.topic_arn)  # the insight-alert topic, not the ops topic
+
+    if stack.topic_arn:
+        sqs = aws_client("sqs")
+        queue_url = sqs.create_queue(QueueName="cloudsage-alerts-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        aws_client("sns").subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        stack.queue_url = queue_url
 
     sfn = aws_client("stepfunctions")
     for logical in by_type.get("AWS::StepFunctions::StateMachine", []):
