@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_VALIDATION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer layer-smoke bench bench-nab clean pr
+.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer layer-smoke bench bench-nab bench-rightsizing bench-classify bench-perf bench-perf-live clean pr
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,7 +57,19 @@ synth: $(STAMP) ## synthesize the CDK app into cdk.out
 bench-nab: $(STAMP) ## NAB: CloudSage detector vs baselines (DATA=../shared/data/nab)
 	$(PY) -m benchmarks.nab.run --data $(or $(DATA),../shared/data/nab)
 
-bench: bench-nab ## every benchmark
+bench-rightsizing: $(STAMP) ## rightsizing backtest vs Compute Optimizer, VPA, krr, Cost Explorer rules
+	$(PY) -m benchmarks.rightsizing.run --data $(or $(DATA),../shared/data)
+
+bench-classify: $(STAMP) ## workload classification accuracy on a held-out labelled fleet
+	$(PY) -m benchmarks.classify.run --data $(or $(DATA),../shared/data)
+
+bench-perf: $(STAMP) ## PerformancePredictor vs USL on real load tests (DATA=../shared/data)
+	$(PY) -m benchmarks.perf.run --data $(or $(DATA),../shared/data)
+
+bench-perf-live: $(STAMP) ## a fresh real load test on this machine (gunicorn + wrk, 127.0.0.1, ~3 min; not for CI)
+	$(PY) -m benchmarks.perf.live_loadtest --install --reps 3 --duration 2 --max-minutes 3
+
+bench: bench-nab bench-rightsizing bench-classify bench-perf ## every benchmark
 
 pr: lint test ## what a reviewer expects to be green
 

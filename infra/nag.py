@@ -49,6 +49,12 @@ SCOPED_WILDCARDS_REASON = (
 )
 
 
+DISTRIBUTED_MAP_REASON = (
+    "The Distributed Map's child executions: describe/stop/redrive on executions of this one state machine only "
+    "(the execution ids are not known in advance)."
+)
+
+
 def add_nag(app: Construct, stack: CloudSageStack) -> None:
     """Run AwsSolutions checks at synth; synth fails on any finding not acknowledged here."""
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
@@ -64,6 +70,14 @@ def add_nag(app: Construct, stack: CloudSageStack) -> None:
             Acknowledgment(
                 id=f"{PACK}AwsSolutions-IAM5[Resource::<{_lid(stack, fn)}.Arn>:*]", reason=SCOPED_WILDCARDS_REASON
             )
+        )
+    # Distributed Map: the workflow's role manages its own child executions (executions of this state machine).
+    sm = _lid(stack, stack.workflow.state_machine)
+    name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{sm}"}}]}}]}}'
+    execution = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}"
+    for suffix in (":*", "/*:*"):
+        acks.append(
+            Acknowledgment(id=f"{PACK}AwsSolutions-IAM5[Resource::{execution}{suffix}]", reason=DISTRIBUTED_MAP_REASON)
         )
     Validations.of(stack).acknowledge(*acks)
 

@@ -1,8 +1,8 @@
 """AnalysisWorkflow: the Step Functions state machine of one analysis run.
 
-Collect -> Map over resources (one Parallel per resource, one branch per registered model, each with its own
-Catch so a failing model yields a partial result) -> Aggregate -> Publish. Only S3 keys travel between
-states (the payload limit is 256 KB).
+Plan -> Distributed Map over batches -> per batch: Collect -> Map over resources (one Parallel per resource,
+one branch per registered model, each with its own Catch so a failing model yields a partial result) ->
+Aggregate -> Publish. Only S3 keys travel between states (the payload limit is 256 KB).
 """
 
 from __future__ import annotations
@@ -22,28 +22,49 @@ MODEL_DOMAIN_ERRORS = ["InsufficientDataError", "InvalidSeriesError", "InputVali
 
 
 class AnalysisWorkflow(Construct):
-    """The analysis state machine (exposed as ``.state_machine``)."""
+    """The analysis state machine (exposed as ``.state_machine``).
+
+    Plan -> Distributed Map over batches of resources (one child execution per batch): Collect -> Map over the
+    batch's resources (Parallel, one branch per model, each with its own Catch) -> Aggregate -> Publish.
+    """
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        plan: lambda_.IFunction,
         collect: lambda_.IFunction,
         models: dict[str, lambda_.IFunction],
         aggregate: lambda_.IFunction,
         publish: lambda_.IFunction,
         max_concurrency: int,
+        resource_concurrency: int = 10,
+        tolerated_failure_percentage: int = 10,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
 
-        collect_step = self._invoke("Collect", collect, None, result_path="$.collected")
+        plan_step = self._invoke("Plan", plan, None, result_path="$.plan")
 
+        # --- one batch (a child execution of the Distributed Map)
+        collect_step = self._invoke(
+            "Collect",
+            collect,
+            sfn.TaskInput.from_object(
+                {
+                    "run_id.$": "$.run_id",
+                    "batch_key.$": "$.batch_key",
+                    "window_start.$": "$.window_start",
+                    "window_end.$": "$.window_end",
+                    "period.$": "$.period",
+                }
+            ),
+            result_path="$.collected",
+        )
         per_resource = sfn.Parallel(self, "RunModels")
         for spec in MODEL_SPECS:
             per_resource.branch(self._model_branch(spec.name, spec.state_name, models[spec.name]))
-
         analyze = sfn.Map(
             self,
             "AnalyzeResources",
@@ -53,20 +74,15 @@ class AnalysisWorkflow(Construct):
                 "resource_id.$": "$$.Map.Item.Value.resource_id",
                 "snapshot_key.$": "$$.Map.Item.Value.snapshot_key",
             },
-            max_concurrency=max_concurrency,
+            max_concurrency=resource_concurrency,
             result_path="$.analysis",
         )
         analyze.item_processor(per_resource)
-
         aggregate_step = self._invoke(
             "Aggregate",
             aggregate,
             sfn.TaskInput.from_object(
-                {
-                    "run_id.$": "$.collected.run_id",
-                    "results.$": "$.analysis",
-                    "skipped.$": "$.collected.skipped",
-                }
+                {"run_id.$": "$.collected.run_id", "results.$": "$.analysis", "skipped.$": "$.collected.skipped"}
             ),
             result_path="$.aggregated",
         )
@@ -76,19 +92,43 @@ class AnalysisWorkflow(Construct):
             sfn.TaskInput.from_object({"run_id.$": "$.aggregated.run_id", "summary_key.$": "$.aggregated.summary_key"}),
             result_path="$.published",
         )
-        done = sfn.Pass(
+        batch_done = sfn.Pass(
             self,
-            "Done",
+            "BatchDone",
             parameters={
-                "run_id.$": "$.aggregated.run_id",
                 "summary_key.$": "$.aggregated.summary_key",
                 "insights.$": "$.aggregated.insight_count",
                 "new_insights.$": "$.aggregated.new_count",
-                "alerts.$": "$.published.published",
                 "failed_models.$": "$.aggregated.failed_models",
+                "alerts.$": "$.published.published",
             },
         )
-        chain = collect_step.next(analyze).next(aggregate_step).next(publish_step).next(done)
+        batch = collect_step.next(analyze).next(aggregate_step).next(publish_step).next(batch_done)
+
+        # --- the fleet
+        batches = sfn.DistributedMap(
+            self,
+            "AnalyzeBatches",
+            items_path="$.plan.batches",
+            item_selector={
+                "run_id.$": "$.plan.run_id",
+                "batch_key.$": "$$.Map.Item.Value.batch_key",
+                "window_start.$": "$.plan.window_start",
+                "window_end.$": "$.plan.window_end",
+                "period.$": "$.plan.period",
+            },
+            max_concurrency=max_concurrency,
+            tolerated_failure_percentage=tolerated_failure_percentage,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            result_path="$.batches",
+        )
+        batches.item_processor(batch)
+        done = sfn.Pass(
+            self,
+            "Done",
+            parameters={"run_id.$": "$.plan.run_id", "resources.$": "$.plan.resources", "batches.$": "$.batches"},
+        )
+        chain = plan_step.next(batches).next(done)
         self.state_machine = sfn.StateMachine(
             scope,
             STATE_MACHINE_ID,

@@ -28,7 +28,7 @@ class PipelineFunctions(Construct):
 
     Attributes
     ----------
-    collect, aggregate, publish : aws_lambda.Function
+    plan, collect, aggregate, publish : aws_lambda.Function
     models : dict of str to aws_lambda.Function
         One per ``MODEL_SPECS`` entry, keyed by model name.
     """
@@ -55,21 +55,30 @@ class PipelineFunctions(Construct):
             description="numpy, scipy, scikit-learn, powertools, pydantic for CloudSage",
         )
 
+        self.plan = self._function(
+            "Plan",
+            "cloudsage.handlers.plan.lambda_handler",
+            {"BUCKET_NAME": bucket.bucket_name, "LOOKBACK_DAYS": str(settings.lookback_days)},
+            memory_mb=256,
+            timeout_s=120,
+        )
+        self._objects(self.plan, bucket, "s3:PutObject")
+        self.plan.add_to_role_policy(
+            # Discovery by tag: the Tagging API supports no resource-level permissions.
+            iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])
+        )
+
         self.collect = self._function(
             "Collect",
             "cloudsage.handlers.collect.lambda_handler",
-            {"BUCKET_NAME": bucket.bucket_name, "LOOKBACK_DAYS": str(settings.lookback_days)},
+            {"BUCKET_NAME": bucket.bucket_name},
             memory_mb=512,
             timeout_s=300,
         )
-        self._objects(self.collect, bucket, "s3:PutObject")
+        self._objects(self.collect, bucket, "s3:GetObject", "s3:PutObject")
         self.collect.add_to_role_policy(
             # GetMetricData supports no resource-level permissions: "*" is the only valid resource.
             iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
-        )
-        self.collect.add_to_role_policy(
-            # Discovery by tag: the Tagging API supports no resource-level permissions either.
-            iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])
         )
 
         self.models: dict[str, lambda_.Function] = {}
@@ -109,7 +118,7 @@ class PipelineFunctions(Construct):
 
     def by_name(self) -> dict[str, lambda_.Function]:
         """Every function of the workflow by a short name (``Collect``, ``ModelAnomaly``...)."""
-        named = {"Collect": self.collect, "Aggregate": self.aggregate, "Publish": self.publish}
+        named = {"Plan": self.plan, "Collect": self.collect, "Aggregate": self.aggregate, "Publish": self.publish}
         named.update({get_spec(m).function_id: fn for m, fn in self.models.items()})
         return named
 

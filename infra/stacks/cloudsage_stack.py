@@ -37,6 +37,7 @@ class CloudSageStack(Stack):
         self.workflow = AnalysisWorkflow(
             self,
             "Workflow",
+            plan=self.functions.plan,
             collect=self.functions.collect,
             models=self.functions.models,
             aggregate=self.functions.aggregate,

@@ -21,8 +21,9 @@ def fleet():
 
 @pytest.fixture(scope="module")
 def result(fleet) -> RunResult:
-    # Run twice with the same run id: the second run must add no insight and no alert.
-    return run_pipeline(source_from_demo(fleet), repeat=2)
+    # Run twice with the same run id: the second run must add no insight and no alert. Batches of two resources
+    # make the Distributed Map start three child executions.
+    return run_pipeline(source_from_demo(fleet), repeat=2, batch_size=2)
 
 
 def _overlaps(insight: dict[str, Any], start: float, end: float) -> bool:
@@ -31,6 +32,7 @@ def _overlaps(insight: dict[str, Any], start: float, end: float) -> bool:
 
 def test_local_run_succeeds_with_no_failed_model(result):
     assert result.status == "SUCCEEDED"
+    assert len(result.execution_output["batches"]) == 3
     assert result.failures == []
     assert result.insights, "the demo fleet has incidents"
 

@@ -33,9 +33,15 @@ def _functions(template: Template) -> dict[str, dict[str, Any]]:
     return {k: v["Properties"] for k, v in template.find_resources("AWS::Lambda::Function").items()}
 
 
+def _batch(template: Template) -> dict[str, Any]:
+    """The child workflow run for each batch by the Distributed Map."""
+    dmap = _definition(template)["States"]["AnalyzeBatches"]
+    assert dmap["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    return dmap["ItemProcessor"]
+
+
 def test_state_machine_has_one_branch_per_registered_model(template):
-    definition = _definition(template)
-    processor = definition["States"]["AnalyzeResources"]["ItemProcessor"]
+    processor = _batch(template)["States"]["AnalyzeResources"]["ItemProcessor"]
     branches = processor["States"]["RunModels"]["Branches"]
     assert [b["StartAt"] for b in branches] == [s.state_name for s in MODEL_SPECS]
     for branch in branches:
@@ -43,9 +49,12 @@ def test_state_machine_has_one_branch_per_registered_model(template):
         assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"]  # a failing model is a partial result
 
 
-def test_state_machine_flow_collect_map_aggregate_publish(template):
-    states = _definition(template)["States"]
-    assert _definition(template)["StartAt"] == "Collect"
+def test_state_machine_flow_plan_batches_collect_map_aggregate_publish(template):
+    top = _definition(template)
+    assert top["StartAt"] == "Plan" and top["States"]["Plan"]["Next"] == "AnalyzeBatches"
+    assert top["States"]["AnalyzeBatches"]["MaxConcurrency"] == 10
+    states = _batch(template)["States"]
+    assert _batch(template)["StartAt"] == "Collect"
     assert states["Collect"]["Next"] == "AnalyzeResources"
     assert states["AnalyzeResources"]["Next"] == "Aggregate"
     assert states["Aggregate"]["Next"] == "Publish"
@@ -60,10 +69,11 @@ def test_one_function_per_model_plus_pipeline_functions(template):
         if "MODEL_NAME" in f["Environment"]["Variables"]
     )
     assert model_names == sorted(s.name for s in MODEL_SPECS)
-    assert len(fns) == len(MODEL_SPECS) + 3
+    assert len(fns) == len(MODEL_SPECS) + 4
 
 
 _SETTINGS_BY_HANDLER = {
+    "cloudsage.handlers.plan.lambda_handler": handler_settings.PlanSettings,
     "cloudsage.handlers.collect.lambda_handler": handler_settings.CollectSettings,
     "cloudsage.handlers.model.lambda_handler": handler_settings.ModelSettings,
     "cloudsage.handlers.aggregate.lambda_handler": handler_settings.AggregateSettings,
@@ -174,8 +184,8 @@ def test_table_and_topics_use_customer_managed_keys_with_rotation(template):
 def test_alarms_cover_failed_runs_dlq_and_every_function(template):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     metrics = [a["Properties"].get("MetricName") for a in alarms.values()]
-    assert metrics.count("Errors") == len(MODEL_SPECS) + 3
-    assert metrics.count("Throttles") == len(MODEL_SPECS) + 3
+    assert metrics.count("Errors") == len(MODEL_SPECS) + 4
+    assert metrics.count("Throttles") == len(MODEL_SPECS) + 4
     assert {"ExecutionsFailed", "ExecutionsTimedOut", "ApproximateNumberOfMessagesVisible"} <= set(metrics)
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)

@@ -7,7 +7,7 @@ import pytest
 
 from cloudsage.adapters.discovery import discover, spec_from_arn
 from cloudsage.core.errors import InputValidationError
-from cloudsage.handlers import collect
+from cloudsage.handlers import collect, plan
 
 
 def _instance(tags):
@@ -55,7 +55,7 @@ def test_spec_from_arn_unknown_type_is_none():
     assert spec_from_arn("arn:aws:s3:::bucket") is None
 
 
-def test_collect_with_both_resources_and_discover_is_rejected(stack_env, lambda_context):
+def test_plan_with_both_resources_and_discover_is_rejected(stack_env, lambda_context):
     event = {
         "discover": {"tags": {"cloudsage": []}},
         "resources": [
@@ -68,11 +68,21 @@ def test_collect_with_both_resources_and_discover_is_rejected(stack_env, lambda_
         ],
     }
     with pytest.raises(InputValidationError, match="exactly one"):
-        collect.lambda_handler(event, lambda_context)
+        plan.lambda_handler(event, lambda_context)
 
 
-def test_collect_discover_runs_through_tagging_api(stack_env, lambda_context):
-    _instance({"cloudsage": "on"})
-    out = collect.lambda_handler({"discover": {"tags": {"cloudsage": []}}, "lookback_days": 1}, lambda_context)
+def test_plan_discover_runs_through_tagging_api_then_collect_skips_silent(stack_env, lambda_context):
+    instance = _instance({"cloudsage": "on"})
+    planned = plan.lambda_handler({"discover": {"tags": {"cloudsage": []}}, "lookback_days": 1}, lambda_context)
+    assert planned["resources"] == 1
+    out = collect.lambda_handler(
+        {
+            "run_id": planned["run_id"],
+            "batch_key": planned["batches"][0]["batch_key"],
+            "window_start": planned["window_start"],
+            "window_end": planned["window_end"],
+        },
+        lambda_context,
+    )
     # no metrics were published for it: discovered, then reported as skipped
-    assert out["items"] == [] and len(out["skipped"]) == 1
+    assert out["items"] == [] and list(out["skipped"]) == [instance]

@@ -15,7 +15,7 @@ from cloudsage.adapters.insights_store import InsightsTable
 from cloudsage.adapters.snapshots import SnapshotStore
 from cloudsage.core.errors import InputValidationError, InsufficientDataError
 from cloudsage.core.resource import ResourceSpec
-from cloudsage.handlers import aggregate, collect, model, publish
+from cloudsage.handlers import aggregate, collect, model, plan, publish
 from tests.utils import make_insight, make_resource
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
@@ -55,11 +55,39 @@ def _collect_event(resources: list[str], **kw: Any) -> dict[str, Any]:
     }
 
 
+def _plan_then_collect(event: dict[str, Any], lambda_context: Any) -> list[dict[str, Any]]:
+    planned = plan.lambda_handler(event, lambda_context)
+    return [
+        collect.lambda_handler(
+            {
+                "run_id": planned["run_id"],
+                "batch_key": b["batch_key"],
+                "window_start": planned["window_start"],
+                "window_end": planned["window_end"],
+                "period": planned["period"],
+            },
+            lambda_context,
+        )
+        for b in planned["batches"]
+    ]
+
+
+def test_plan_splits_resources_into_batches_in_s3(stack_env, lambda_context):
+    # Given five resources and batches of two
+    event = {**_collect_event([f"i-{n}" for n in range(5)]), "batch_size": 2}
+    # When
+    out = plan.lambda_handler(event, lambda_context)
+    # Then: three batches, only keys in the output, the window fixed once for the whole run
+    assert [b["resources"] for b in out["batches"]] == [2, 2, 1]
+    assert out["window_end"] - out["window_start"] == 86400
+    assert SnapshotStore("snapshots").get_json(out["batches"][2]["batch_key"])[0]["resource_id"] == "i-4"
+
+
 def test_collect_writes_one_snapshot_per_resource_and_skips_silent_ones(stack_env, lambda_context):
     # Given metrics for i-1 only
     _put(boto3.client("cloudwatch"), "i-1", "CPUUtilization", [10.0, 20.0, 30.0])
     # When
-    out = collect.lambda_handler(_collect_event(["i-1", "i-silent"]), lambda_context)
+    (out,) = _plan_then_collect(_collect_event(["i-1", "i-silent"]), lambda_context)
     # Then
     assert [i["resource_id"] for i in out["items"]] == ["i-1"]
     assert out["skipped"] == {"i-silent": "no datapoints returned for any metric"}
@@ -76,18 +104,44 @@ def test_collect_writes_one_snapshot_per_resource_and_skips_silent_ones(stack_en
         ({"lookback_days": 0}, "lookback_days"),
     ],
 )
-def test_collect_bad_input_names_the_field(stack_env, lambda_context, patch, field):
+def test_plan_bad_input_names_the_field(stack_env, lambda_context, patch, field):
     with pytest.raises(InputValidationError) as err:
-        collect.lambda_handler({**_collect_event(["i-1"]), **patch}, lambda_context)
+        plan.lambda_handler({**_collect_event(["i-1"]), **patch}, lambda_context)
     assert err.value.field == field
 
 
-def test_collect_bad_resource_type_names_nested_field(stack_env, lambda_context):
+def test_plan_bad_resource_type_names_nested_field(stack_env, lambda_context):
     event = _collect_event(["i-1"])
     event["resources"][0]["resource_type"] = "mainframe"
     with pytest.raises(InputValidationError) as err:
-        collect.lambda_handler(event, lambda_context)
+        plan.lambda_handler(event, lambda_context)
     assert err.value.field == "resources.0.resource_type"
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [({"window_end": 0}, "event"), ({"batch_key": ""}, "batch_key"), ({"period": 30}, "period")],
+)
+def test_collect_bad_batch_input_names_the_field(stack_env, lambda_context, patch, field):
+    event = {
+        "run_id": "r",
+        "batch_key": "runs/r/batches/00000.json",
+        "window_start": 1.0,
+        "window_end": 2.0,
+        "period": 300,
+        **patch,
+    }
+    with pytest.raises(InputValidationError) as err:
+        collect.lambda_handler(event, lambda_context)
+    assert err.value.field == field
+
+
+def test_collect_corrupt_batch_object_is_rejected(stack_env, lambda_context):
+    key = SnapshotStore("snapshots").put_json("runs/r/batches/00000.json", {"not": "a list"})
+    event = {"run_id": "r", "batch_key": key, "window_start": 1.0, "window_end": 2.0}
+    with pytest.raises(InputValidationError) as err:
+        collect.lambda_handler(event, lambda_context)
+    assert err.value.field == "batch_key"
 
 
 def test_cloudwatch_source_batches_500_queries_per_call(moto_aws):

@@ -16,6 +16,10 @@ def safe_key_part(text: str) -> str:
     return _SAFE.sub("_", text)[:200] or "_"
 
 
+def batch_key(run_id: str, n: int) -> str:
+    return f"runs/{safe_key_part(run_id)}/batches/{n:05d}.json"
+
+
 def snapshot_key(run_id: str, resource_id: str) -> str:
     return f"runs/{safe_key_part(run_id)}/snapshots/{safe_key_part(resource_id)}.json"
 
@@ -24,8 +28,15 @@ def model_output_key(run_id: str, model: str, resource_id: str) -> str:
     return f"runs/{safe_key_part(run_id)}/models/{safe_key_part(model)}/{safe_key_part(resource_id)}.json"
 
 
-def summary_key(run_id: str) -> str:
-    return f"runs/{safe_key_part(run_id)}/summary.json"
+def summary_key(run_id: str, resource_ids: list[str] | None = None) -> str:
+    """Where a batch's summary goes: one per (run, set of resources), so batches never overwrite each other and
+    re-running the same batch overwrites its own summary."""
+    if not resource_ids:
+        return f"runs/{safe_key_part(run_id)}/summary.json"
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(sorted(set(resource_ids))).encode()).hexdigest()[:16]
+    return f"runs/{safe_key_part(run_id)}/summaries/{digest}.json"
 
 
 class SnapshotStore:

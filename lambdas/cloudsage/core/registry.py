@@ -71,6 +71,33 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         memory_mb=1024,
         timeout_s=120,
     ),
+    ModelSpec(
+        name="cost",
+        estimator="cloudsage.core.models.cost:CostOptimizer",
+        analyze="cloudsage.core.models.cost:analyze",
+        description="Rightsizing, idle resources, Graviton, spot and gp2 to gp3 with $/month from a dated snapshot",
+        defaults={"strategy": "balanced"},
+        memory_mb=512,
+        timeout_s=60,
+    ),
+    ModelSpec(
+        name="performance",
+        estimator="cloudsage.core.models.performance:PerformancePredictor",
+        analyze="cloudsage.core.models.performance:analyze",
+        description="Capacity model: utilisation-law ceiling, MVA and Erlang C latency, knee, virtual load test, SLA",
+        defaults={"p95_target_s": 0.5, "horizon_days": 7.0},
+        memory_mb=1024,
+        timeout_s=120,
+    ),
+    ModelSpec(
+        name="resources",
+        estimator="cloudsage.core.models.resources:ResourceRecommender",
+        analyze="cloudsage.core.models.resources:analyze",
+        description="Workload classification from metrics; instance family, size and autoscaling policy",
+        defaults={},
+        memory_mb=512,
+        timeout_s=60,
+    ),
 )
 
 

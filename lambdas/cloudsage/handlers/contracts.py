@@ -94,6 +94,42 @@ class CollectInput(BaseModel):
         return self.run_id or "run-" + self.resolved_end().strftime("%Y%m%dT%H%MZ")
 
 
+class PlanInput(CollectInput):
+    """Input of the workflow: what to analyse, plus how many resources one batch (child execution) takes."""
+
+    batch_size: int = Field(default=50, ge=1, le=500)
+
+
+class PlannedBatch(_Strict):
+    batch_key: str
+    resources: int
+
+
+class PlanOutput(_Strict):
+    run_id: str
+    window_start: float
+    window_end: float
+    period: int
+    batches: list[PlannedBatch]
+    resources: int
+
+
+class CollectBatchInput(_Strict):
+    """One batch of a run: the resource specs are read from S3, so only a key travels."""
+
+    run_id: str = Field(min_length=1)
+    batch_key: str = Field(min_length=1)
+    window_start: float
+    window_end: float
+    period: int = Field(default=300, ge=60, le=86_400)
+
+    @model_validator(mode="after")
+    def _window(self) -> CollectBatchInput:
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        return self
+
+
 class CollectedItem(_Strict):
     resource_id: str
     snapshot_key: str
@@ -103,8 +139,6 @@ class CollectOutput(_Strict):
     run_id: str
     items: list[CollectedItem]
     skipped: dict[str, str]
-    window_start: str
-    window_end: str
 
 
 class ModelTaskInput(_Strict):

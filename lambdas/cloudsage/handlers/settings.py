@@ -14,9 +14,13 @@ class _Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class CollectSettings(_Settings):
+class PlanSettings(_Settings):
     BUCKET_NAME: str = Field(min_length=3)
     LOOKBACK_DAYS: int = Field(default=14, ge=1, le=455)
+
+
+class CollectSettings(_Settings):
+    BUCKET_NAME: str = Field(min_length=3)
 
 
 class ModelSettings(_Settings):

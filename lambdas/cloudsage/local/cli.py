@@ -45,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("--resources", type=Path, help="with --source cloudwatch: JSON list of resources")
     analyze.add_argument("--days", type=int, default=14, help="with --source cloudwatch: history to fetch")
 
+    prices = sub.add_parser("prices", help="the EC2/EBS price snapshot")
+    prices_sub = prices.add_subparsers(dest="prices_command", required=True)
+    refresh = prices_sub.add_parser("refresh", help="rebuild the snapshot from the AWS Price List Query API")
+    refresh.add_argument("--region", default="us-east-1")
+    refresh.add_argument("--out", type=Path, help="where to write it (default: the packaged snapshot)")
+
     demo_csv = sub.add_parser("demo-csv", help="write the demo fleet as a long-format CSV file")
     demo_csv.add_argument("path", type=Path)
     demo_csv.add_argument("--seed", type=int, default=7)
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo-csv":
             return _demo_csv(args)
+        if args.command == "prices":
+            return _prices_refresh(args)
         return _run(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -71,6 +79,17 @@ def _demo_csv(args: argparse.Namespace) -> int:
 
     fleet_to_csv(build_demo_fleet(seed=args.seed), args.path)
     print(f"wrote {args.path}")
+    return 0
+
+
+def _prices_refresh(args: argparse.Namespace) -> int:
+    """Needs AWS credentials allowed ``pricing:GetProducts`` (the API lives in us-east-1)."""
+    from cloudsage.adapters.pricing import refresh_snapshot
+    from cloudsage.core import catalog
+
+    out = args.out or catalog.snapshot_path(args.region)
+    snapshot = refresh_snapshot(args.region, out)
+    print(f"wrote {out} ({len(snapshot.get('ec2', {}))} EC2 types)")
     return 0
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from cloudsage.adapters.aws import client as aws_client
 from cloudsage.adapters.insights_store import InsightsTable
-from cloudsage.adapters.snapshots import SnapshotStore
+from cloudsage.adapters.snapshots import SnapshotStore, safe_key_part
 from cloudsage.core.metrics_catalog import metric_info
 from cloudsage.core.registry import MODEL_SPECS
 from cloudsage.core.resource import ResourceMetrics, ResourceSpec
@@ -138,9 +138,10 @@ def load_metrics(source: FleetSource, progress: Callable[[str], None]) -> int:
     return total
 
 
-def workflow_input(source: FleetSource, run_id: str) -> dict[str, Any]:
+def workflow_input(source: FleetSource, run_id: str, batch_size: int = 50) -> dict[str, Any]:
     return {
         "run_id": run_id,
+        "batch_size": batch_size,
         "end_time": datetime.fromtimestamp(source.end_time, tz=UTC).isoformat(),
         "lookback_days": source.lookback_days,
         "period": source.period,
@@ -177,18 +178,24 @@ def run_execution(
     seen: list[str] = []
     n_models = len(MODEL_SPECS)
     n_resources = len(payload["resources"])
+    s3 = aws_client("s3")
+    prefix = f"runs/{safe_key_part(payload['run_id'])}/"
     while True:
         desc = sfn.describe_execution(executionArn=arn)
         history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        done_tasks = sum(1 for e in history if e["type"] in ("TaskStateExited",))
         failed = [e for e in history if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]
         entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
         for name in entered:
             if name not in seen:
                 seen.append(name)
+        # Child executions of the Distributed Map keep their own history: count their outputs in S3 instead.
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.bucket_name, Prefix=prefix).get("Contents", [])]
+        snapshots = sum("/snapshots/" in k for k in keys)
+        model_done = sum("/models/" in k for k in keys)
         progress(
-            f"execution {desc['status'].lower()}: {done_tasks} tasks done of ~{3 + n_models * n_resources}"
-            f"{f', {len(failed)} failed' if failed else ''}; at {entered[-1] if entered else 'start'}"
+            f"execution {desc['status'].lower()} at {entered[-1] if entered else 'start'}: "
+            f"{snapshots}/{n_resources} resources collected, {model_done}/{n_models * n_resources} model tasks done"
+            f"{f', {len(failed)} failed' if failed else ''}"
         )
         if desc["status"] != "RUNNING":
             output = json.loads(desc.get("output") or "{}")
@@ -235,8 +242,12 @@ def run_pipeline(
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
     repeat: int = 1,
+    batch_size: int = 50,
 ) -> RunResult:
-    """Run the whole pipeline locally on ``source``; ``repeat`` > 1 re-runs the same analysis (idempotency)."""
+    """Run the whole pipeline locally on ``source``; ``repeat`` > 1 re-runs the same analysis (idempotency).
+
+    ``batch_size`` resources go to one child execution of the Distributed Map.
+    """
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
     step = "synthesizing the CDK app"
@@ -261,15 +272,12 @@ def run_pipeline(
                 say(step)
                 # Execution names are unique per state machine; the run id inside the payload stays the same.
                 name = rid if not attempt else f"{rid}-rerun{attempt}"
-                status, output, steps = run_execution(stack, workflow_input(source, rid), say, execution_name=name)
+                status, output, steps = run_execution(
+                    stack, workflow_input(source, rid, batch_size), say, execution_name=name
+                )
                 alerts.extend(read_alerts(stack.queue_url))
             step = "reading results"
-            store = SnapshotStore(stack.bucket_name)
-            summary = store.get_json(output["summary_key"])
-            details: dict[str, dict[str, Any]] = {}
-            for resource_id, models in summary.get("model_outputs", {}).items():
-                for model, key in models.items():
-                    details.setdefault(resource_id, {})[model] = store.get_json(key).get("detail", {})
+            summary = merge_batch_summaries(SnapshotStore(stack.bucket_name), output.get("batches", []))
             stored = len(InsightsTable(stack.table_name).scan_all())
     except PipelineError:
         raise
@@ -280,8 +288,8 @@ def run_pipeline(
         status=status,
         insights=summary["insights"],
         alerts=alerts,
-        failures=summary.get("failures", []),
-        details=details,
+        failures=summary["failures"],
+        details=summary["details"],
         stored=stored,
         duration_s=time.monotonic() - t0,
         execution_output=output,
@@ -290,6 +298,34 @@ def run_pipeline(
 
 
 _last_progress: list[str] = [""]
+
+
+def merge_batch_summaries(store: SnapshotStore, batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """One fleet-wide view of a run: every batch's insights re-ranked together, failures and plot details."""
+    insights: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    details: dict[str, dict[str, Any]] = {}
+    for batch in batches:
+        if "summary_key" not in batch:  # a failed child execution (tolerated by the Distributed Map)
+            failures.append(
+                {
+                    "model": "*",
+                    "resource_id": "*",
+                    "error": str(batch.get("Error", "BatchFailed")),
+                    "cause": str(batch.get("Cause", ""))[:500],
+                }
+            )
+            continue
+        summary = store.get_json(batch["summary_key"])
+        insights.extend(summary.get("insights", []))
+        failures.extend(summary.get("failures", []))
+        for resource_id, models in summary.get("model_outputs", {}).items():
+            for model, key in models.items():
+                details.setdefault(resource_id, {})[model] = store.get_json(key).get("detail", {})
+    insights.sort(key=lambda i: (-float(i.get("priority", 0.0)), i["resource_id"], i["id"]))
+    for rank, insight in enumerate(insights, start=1):
+        insight["rank"] = rank
+    return {"insights": insights, "failures": failures, "details": details}
 
 
 def stderr_progress(message: str) -> None:

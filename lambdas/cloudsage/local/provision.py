@@ -74,6 +74,7 @@ class LocalStack:
     queue_url: str = ""
     state_machine_arn: str = ""
     functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+    definition_changes: list[str] = field(default_factory=list)  # what localize_definition had to change
     physical: dict[str, dict[str, str]] = field(default_factory=dict)  # logical id -> {"Ref", "Arn", ...}
 
 
@@ -126,6 +127,41 @@ def _lookup(physical: dict[str, dict[str, str]], logical: str, attr: str) -> str
         return physical[logical][attr]
     except KeyError:
         raise ProvisionError(f"template refers to {logical}.{attr}, which is not provisioned locally") from None
+
+
+# Fields of a Distributed Map that moto's Step Functions interpreter cannot parse; nothing else is changed.
+UNSUPPORTED_MAP_FIELDS = (
+    "ToleratedFailurePercentage",
+    "ToleratedFailureCount",
+    "ToleratedFailurePercentagePath",
+    "ToleratedFailureCountPath",
+    "Label",
+)
+
+
+def localize_definition(definition: dict[str, Any]) -> tuple[str, list[str]]:
+    """The synthesized definition, minus what the local interpreter cannot run; returns it and what changed.
+
+    Every state, transition, retry and catch stays as synthesized. Only Distributed Map fields moto 5.2 does not
+    parse are dropped (see ``UNSUPPORTED_MAP_FIELDS``); their effect (tolerating some failed batches) only
+    matters when a batch fails, which the local run reports as a failure instead.
+    """
+    changes: list[str] = []
+
+    def walk(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            if state.get("Type") == "Map":
+                for f in UNSUPPORTED_MAP_FIELDS:
+                    if f in state:
+                        changes.append(f"{name}: dropped {f}={state.pop(f)!r}")
+                processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+                walk(processor.get("States", {}))
+            if state.get("Type") == "Parallel":
+                for branch in state.get("Branches", []):
+                    walk(branch.get("States", {}))
+
+    walk(definition.get("States", {}))
+    return json.dumps(definition), changes
 
 
 def _zip_stub() -> bytes:
@@ -219,8 +255,8 @@ def provision(template: dict[str, Any], region: str) -> LocalStack:
     sfn = aws_client("stepfunctions")
     for logical in by_type.get("AWS::StepFunctions::StateMachine", []):
         props = resources[logical]["Properties"]
-        definition = resolve(props["DefinitionString"], physical, region)
-        json.loads(definition)  # fail here, clearly, if resolution produced invalid JSON
+        definition, changes = localize_definition(json.loads(resolve(props["DefinitionString"], physical, region)))
+        stack.definition_changes = changes
         arn = sfn.create_state_machine(
             name=_local_name(logical), definition=definition, roleArn=role_arn, type="STANDARD"
         )["stateMachineArn"]

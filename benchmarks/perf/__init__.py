@@ -1,0 +1,1 @@
+"""PerformancePredictor against real gunicorn + wrk load tests (``make bench-perf``)."""
