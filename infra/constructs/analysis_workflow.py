@@ -119,7 +119,10 @@ class AnalysisWorkflow(Construct):
             },
             max_concurrency=max_concurrency,
             tolerated_failure_percentage=tolerated_failure_percentage,
-            map_execution_type=sfn.StateMachineType.STANDARD,
+            # Children are Express workflows: billed by duration, not per transition (the per-resource states
+            # would cost ~13 Standard transitions each; see docs/benchmarks.md, bench-scale). A batch must finish
+            # within Express's 5 minutes: 50 resources take seconds.
+            map_execution_type=sfn.StateMachineType.EXPRESS,
             result_path="$.batches",
         )
         batches.item_processor(batch)

@@ -26,7 +26,11 @@ def test_registry_unknown_model_raises_typed_error():
 
 def test_registry_import_does_not_import_numpy():
     code = "import sys, cloudsage.core.registry, cloudsage.core.store_schema; print('numpy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    import os
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "lambdas")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"
 
 

@@ -15,9 +15,9 @@ Tested with the moto version pinned in ``constraints.txt``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -117,11 +117,13 @@ def invoke_in_process(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "_HANDLER": handler,
     }
-    with _ENV_LOCK, _patched_environ(env):
+    # What a function prints goes to its logs (CloudWatch Logs on AWS), not to the terminal of the local run.
+    out = io.StringIO()
+    with _ENV_LOCK, _patched_environ(env), contextlib.redirect_stdout(out):
         try:
             fn = resolve_handler(handler)
             result = fn(event, context)
-            return json.dumps(result), False, ""
+            return json.dumps(result), False, out.getvalue()
         except Exception as exc:  # noqa: BLE001 - mirror Lambda: any exception becomes an error payload
             payload = {
                 "errorMessage": str(exc),
@@ -129,7 +131,7 @@ def invoke_in_process(
                 "requestId": context.aws_request_id,
                 "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
             }
-            return json.dumps(payload), True, "".join(traceback.format_exception(exc))
+            return json.dumps(payload), True, out.getvalue() + "".join(traceback.format_exception(exc))
 
 
 def _moto_lambda_invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
@@ -370,6 +372,3 @@ class LocalAWS:
 
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
 
-
-def encode_log(logs: str) -> str:
-    return base64.b64encode(logs.encode()).decode()

@@ -142,9 +142,10 @@ UNSUPPORTED_MAP_FIELDS = (
 def localize_definition(definition: dict[str, Any]) -> tuple[str, list[str]]:
     """The synthesized definition, minus what the local interpreter cannot run; returns it and what changed.
 
-    Every state, transition, retry and catch stays as synthesized. Only Distributed Map fields moto 5.2 does not
-    parse are dropped (see ``UNSUPPORTED_MAP_FIELDS``); their effect (tolerating some failed batches) only
-    matters when a batch fails, which the local run reports as a failure instead.
+    Every state, transition, retry and catch stays as synthesized. Only what moto 5.2's parser rejects changes:
+    Distributed Map fields in ``UNSUPPORTED_MAP_FIELDS`` are dropped (tolerating some failed batches only
+    matters when a batch fails, which the local run reports as a failure instead), and Express child executions
+    run as Standard ones (same states; only billing and history retention differ on AWS).
     """
     changes: list[str] = []
 
@@ -155,6 +156,10 @@ def localize_definition(definition: dict[str, Any]) -> tuple[str, list[str]]:
                     if f in state:
                         changes.append(f"{name}: dropped {f}={state.pop(f)!r}")
                 processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+                config = processor.get("ProcessorConfig", {})
+                if config.get("ExecutionType") == "EXPRESS":  # moto 5.2 parses only STANDARD child executions
+                    config["ExecutionType"] = "STANDARD"
+                    changes.append(f"{name}: child ExecutionType EXPRESS -> STANDARD")
                 walk(processor.get("States", {}))
             if state.get("Type") == "Parallel":
                 for branch in state.get("Branches", []):
