@@ -162,6 +162,9 @@ def _run(args: argparse.Namespace) -> int:
     insights_path, report_path = pipeline.write_outputs(result, args.out, run_info)
     print(render_table(result.insights))
     print(render_alerts(result.alerts))
+    if result.not_applicable:
+        pairs = ", ".join(sorted({f"{f['model']}/{f['resource_id']}" for f in result.not_applicable}))
+        print(f"\nnot applicable (too little or no suitable data): {pairs}")
     if result.failures:
         print(f"\n{len(result.failures)} model task(s) failed (partial results):")
         for f in result.failures:

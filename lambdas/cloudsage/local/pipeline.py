@@ -30,6 +30,10 @@ PUT_BATCH = 1000  # CloudWatch PutMetricData: at most 1,000 metric data items pe
 IMPORTED_NAMESPACE = "CloudSage/Imported"
 
 
+# A model that raises these did not fail: it does not apply to that resource (e.g. no request metrics).
+NOT_APPLICABLE = ("InsufficientDataError",)
+
+
 class PipelineError(RuntimeError):
     """The local run failed; the message says at which step and why."""
 
@@ -56,6 +60,7 @@ class RunResult:
     details: dict[str, dict[str, Any]]
     stored: int
     duration_s: float
+    not_applicable: list[dict[str, Any]] = field(default_factory=list)
     execution_output: dict[str, Any] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
 
@@ -288,7 +293,8 @@ def run_pipeline(
         status=status,
         insights=summary["insights"],
         alerts=alerts,
-        failures=summary["failures"],
+        failures=[f for f in summary["failures"] if f.get("error") not in NOT_APPLICABLE],
+        not_applicable=[f for f in summary["failures"] if f.get("error") in NOT_APPLICABLE],
         details=summary["details"],
         stored=stored,
         duration_s=time.monotonic() - t0,
