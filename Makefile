@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_VALIDATION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer layer-smoke bench bench-nab bench-rightsizing bench-classify bench-perf bench-perf-live clean pr
+.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer layer-smoke bench bench-nab bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -81,3 +81,14 @@ layer: $(STAMP) ## build the science layer (arm64, Python 3.14), print its size,
 
 layer-smoke: $(STAMP) ## build the layer for this machine and import every handler from it
 	$(PY) layers/science/build.py --arch x86_64 --python-version $$($(PY) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")') --out build/layer-smoke --limit-mb 262 --smoke
+
+SECURITY_VENV := .venv-security
+$(SECURITY_VENV)/.installed:
+	$(PYTHON) -m venv $(SECURITY_VENV)
+	$(SECURITY_VENV)/bin/pip install --quiet checkov==3.3.30
+	@touch $@
+
+security: $(STAMP) $(SECURITY_VENV)/.installed ## cdk-nag + cfn-lint + checkov on the synthesized template
+	rm -rf build/security && $(PY) -c 'from infra.app import build_app; app, _ = build_app(outdir="build/security", nag=True); app.synth()'
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- build/security/CloudSage.template.json
+	$(SECURITY_VENV)/bin/checkov --config-file infra/checkov.yaml -f build/security/CloudSage.template.json

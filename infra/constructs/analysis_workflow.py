@@ -8,6 +8,7 @@ Aggregate -> Publish. Only S3 keys travel between states (the payload limit is 2
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -42,6 +43,7 @@ class AnalysisWorkflow(Construct):
         resource_concurrency: int = 10,
         tolerated_failure_percentage: int = 10,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        logs_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -140,7 +142,7 @@ class AnalysisWorkflow(Construct):
             timeout=Duration.hours(1),
             tracing_enabled=True,
             logs=sfn.LogOptions(
-                destination=logs.LogGroup(self, "ExecutionLogs", retention=log_retention),
+                destination=logs.LogGroup(self, "ExecutionLogs", retention=log_retention, encryption_key=logs_key),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=False,
             ),

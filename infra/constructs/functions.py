@@ -6,9 +6,10 @@ touching this file. Every function gets its own role, built from grants (no hand
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -46,6 +47,7 @@ class PipelineFunctions(Construct):
         super().__init__(scope, construct_id)
         self._code = lambda_.Code.from_asset(str(LAMBDA_CODE_DIR), exclude=CODE_EXCLUDES)
         self._retention = retention(settings.log_retention_days)
+        self.logs_key = logs_key(self)
         self.layer = lambda_.LayerVersion(
             self,
             "ScienceLayer",
@@ -148,7 +150,7 @@ class PipelineFunctions(Construct):
     def _function(
         self, construct_id: str, handler: str, env: dict[str, str], *, memory_mb: int, timeout_s: int
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self._retention)
+        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self._retention, encryption_key=self.logs_key)
         # One role per function, without the AWSLambdaBasicExecutionRole managed policy: write to its own
         # log group only.
         role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -168,6 +170,19 @@ class PipelineFunctions(Construct):
             log_group=log_group,
             role=role,
         )
+
+
+def logs_key(scope: Construct) -> kms.Key:
+    """A KMS key CloudWatch Logs in this region may use to encrypt the stack's log groups."""
+    key = kms.Key(
+        scope,
+        "LogsKey",
+        enable_key_rotation=True,
+        description="CloudSage log groups",
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{Stack.of(scope).region}.amazonaws.com"))
+    return key
 
 
 _RETENTION = [

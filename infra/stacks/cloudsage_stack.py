@@ -44,6 +44,7 @@ class CloudSageStack(Stack):
             publish=self.functions.publish,
             max_concurrency=settings.map_max_concurrency,
             log_retention=retention(settings.log_retention_days),
+            logs_key=self.functions.logs_key,
         )
         self.schedule = InsightsSchedule(
             self,
