@@ -222,8 +222,11 @@ def test_cfn_lint_finds_nothing_in_the_synthesized_template(tmp_path):
     app, _ = build_app(outdir=str(tmp_path), nag=True)
     app.synth()
     # W3005 (redundant DependsOn) is how CDK orders roles before functions; harmless.
+    from pathlib import Path
+
+    cfn_lint = str(Path(sys.executable).parent / "cfn-lint")
     out = subprocess.run(
-        [sys.executable, "-m", "cfnlint", "--ignore-checks", "W3005", "--", str(tmp_path / "CloudSage.template.json")],
+        [cfn_lint, "--ignore-checks", "W3005", "--", str(tmp_path / "CloudSage.template.json")],
         capture_output=True, text=True, check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
