@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_VALIDATION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth layer layer-smoke bench bench-nab bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
+.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth deploy destroy layer layer-smoke bench bench-nab bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -51,8 +51,16 @@ format: $(STAMP)
 mypy: $(STAMP)
 	$(VENV)/bin/mypy
 
-synth: $(STAMP) ## synthesize the CDK app into cdk.out
-	$(PY) -m infra.app
+CDK := npx --yes aws-cdk@2
+
+synth: $(STAMP) ## cdk synth (runs cdk-nag; fails on any unacknowledged finding)
+	$(CDK) synth --quiet
+
+deploy: $(STAMP) layer ## cdk deploy to the account in your AWS credentials (see docs/deploy.md)
+	$(CDK) deploy CloudSage
+
+destroy: $(STAMP) ## cdk destroy (the table, bucket and keys are retained: docs/deploy.md)
+	$(CDK) destroy CloudSage
 
 bench-nab: $(STAMP) ## NAB: CloudSage detector vs baselines (DATA=../shared/data/nab)
 	$(PY) -m benchmarks.nab.run --data $(or $(DATA),../shared/data/nab)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
@@ -74,7 +74,9 @@ def add_nag(app: Construct, stack: CloudSageStack) -> None:
     # Distributed Map: the workflow's role manages its own child executions (executions of this state machine).
     sm = _lid(stack, stack.workflow.state_machine)
     name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{sm}"}}]}}]}}'
-    execution = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}"
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    execution = f"arn:<AWS::Partition>:states:{region}:{account}:execution:{name}"
     for suffix in (":*", "/*:*"):
         acks.append(
             Acknowledgment(id=f"{PACK}AwsSolutions-IAM5[Resource::{execution}{suffix}]", reason=DISTRIBUTED_MAP_REASON)

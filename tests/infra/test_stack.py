@@ -206,6 +206,15 @@ def test_bad_context_is_rejected_naming_it(context, message):
         build_app(context=context)
 
 
+def test_cdk_nag_passes_with_a_concrete_account_and_region(tmp_path, monkeypatch):
+    # `cdk synth`/`cdk deploy` set these: ARNs then carry literal values instead of pseudo parameters.
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "123456789012")
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    app, stack = build_app(outdir=str(tmp_path), nag=True)
+    assert stack.region == "eu-west-1"
+    app.synth()
+
+
 def test_cdk_nag_fails_synth_when_a_finding_is_not_acknowledged(tmp_path, monkeypatch):
     import infra.nag
 
