@@ -25,6 +25,18 @@ STACK_ACKNOWLEDGEMENTS: dict[str, str] = {
         "The only queue is the scheduler's dead-letter queue itself; a DLQ of a DLQ adds nothing, and its depth is "
         "alarmed on (Operations/ScheduleDeadLetters)."
     ),
+    "AwsSolutions-COG4": (
+        "The API uses IAM authorisation (SigV4): its callers are AWS principals (operators, automation, the "
+        "dashboards), so a Cognito user pool would add a second identity system for no one."
+    ),
+    "AwsSolutions-APIG3": (
+        "No anonymous access reaches the API: every method requires IAM auth and the stage is throttled; a WAF "
+        "web ACL can be associated per account policy but is not required for an IAM-only API."
+    ),
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]": (
+        "API Gateway's account-level role for execution logging: the AWS-managed policy is the documented way, "
+        "and it is attached to a role only API Gateway can assume."
+    ),
     "AwsSolutions-S1": (
         "The snapshot bucket holds transient, expiring analysis inputs/outputs written only by this stack's "
         "functions; server access logs would need a second bucket for no audit value over CloudTrail."
@@ -64,6 +76,13 @@ def add_nag(app: Construct, stack: CloudSageStack) -> None:
     bucket = _lid(stack, stack.snapshots.bucket)
     acks.append(
         Acknowledgment(id=f"{PACK}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/runs/*]", reason=SCOPED_WILDCARDS_REASON)
+    )
+    table = _lid(stack, stack.store.table)
+    acks.append(
+        Acknowledgment(
+            id=f"{PACK}AwsSolutions-IAM5[Resource::<{table}.Arn>/index/*]",
+            reason="The API queries the insights table's own indexes (by resource, status, run).",
+        )
     )
     for fn in stack.functions.all():
         acks.append(

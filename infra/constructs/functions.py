@@ -147,6 +147,12 @@ class PipelineFunctions(Construct):
         if table.encryption_key is not None:  # items are encrypted with the table's customer-managed key
             table.encryption_key.grant(fn, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
+    def make_function(
+        self, construct_id: str, handler: str, env: dict[str, str], *, memory_mb: int, timeout_s: int
+    ) -> lambda_.Function:
+        """A function like the workflow's (runtime, layer, role, logs, tracing), for other constructs."""
+        return self._function(construct_id, handler, env, memory_mb=memory_mb, timeout_s=timeout_s)
+
     def _function(
         self, construct_id: str, handler: str, env: dict[str, str], *, memory_mb: int, timeout_s: int
     ) -> lambda_.Function:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack, Tags
+from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from infra.constructs.alerts import AlertsTopic
 from infra.constructs.analysis_workflow import AnalysisWorkflow
 from infra.constructs.functions import PipelineFunctions, retention
+from infra.constructs.insights_api import InsightsApi
 from infra.constructs.insights_store import InsightsStore
 from infra.constructs.operations import Operations
 from infra.constructs.schedule import InsightsSchedule
@@ -46,6 +47,14 @@ class CloudSageStack(Stack):
             log_retention=retention(settings.log_retention_days),
             logs_key=self.functions.logs_key,
         )
+        self.api = InsightsApi(
+            self,
+            "Api",
+            make_function=self.functions.make_function,
+            table=self.store.table,
+            logs_key=self.functions.logs_key,
+            retention=retention(settings.log_retention_days),
+        )
         self.schedule = InsightsSchedule(
             self,
             "Schedule",
@@ -58,8 +67,11 @@ class CloudSageStack(Stack):
             self,
             "Operations",
             state_machine=self.workflow.state_machine,
-            functions=self.functions.by_name(),
+            functions={**self.functions.by_name(), "Api": self.api.function},
             ops_topic=self.alerts.ops_topic,
             dead_letter_queue=self.schedule.dead_letter_queue,
         )
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="Insights API (IAM auth, SigV4)")
+        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
         Tags.of(self).add("service", SERVICE_NAME)
