@@ -33,7 +33,7 @@ STACK_ACKNOWLEDGEMENTS: dict[str, str] = {
         "No anonymous access reaches the API: every method requires IAM auth and the stage is throttled; a WAF "
         "web ACL can be associated per account policy but is not required for an IAM-only API."
     ),
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]": (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]": (  # noqa: E501
         "API Gateway's account-level role for execution logging: the AWS-managed policy is the documented way, "
         "and it is attached to a role only API Gateway can assume."
     ),
