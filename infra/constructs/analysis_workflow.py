@@ -47,7 +47,8 @@ class AnalysisWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        plan_step = self._invoke("Plan", plan, None, result_path="$.plan")
+        # The plan replaces the execution input: only keys and counts travel on (the input may be large).
+        plan_step = self._invoke("Plan", plan, None, result_path="$")
 
         # --- one batch (a child execution of the Distributed Map)
         collect_step = self._invoke(
@@ -111,13 +112,13 @@ class AnalysisWorkflow(Construct):
         batches = sfn.DistributedMap(
             self,
             "AnalyzeBatches",
-            items_path="$.plan.batches",
+            items_path="$.batches",
             item_selector={
-                "run_id.$": "$.plan.run_id",
+                "run_id.$": "$.run_id",
                 "batch_key.$": "$$.Map.Item.Value.batch_key",
-                "window_start.$": "$.plan.window_start",
-                "window_end.$": "$.plan.window_end",
-                "period.$": "$.plan.period",
+                "window_start.$": "$.window_start",
+                "window_end.$": "$.window_end",
+                "period.$": "$.period",
             },
             max_concurrency=max_concurrency,
             tolerated_failure_percentage=tolerated_failure_percentage,
@@ -125,13 +126,13 @@ class AnalysisWorkflow(Construct):
             # would cost ~13 Standard transitions each; see docs/benchmarks.md, bench-scale). A batch must finish
             # within Express's 5 minutes: 50 resources take seconds.
             map_execution_type=sfn.StateMachineType.EXPRESS,
-            result_path="$.batches",
+            result_path="$.results",
         )
         batches.item_processor(batch)
         done = sfn.Pass(
             self,
             "Done",
-            parameters={"run_id.$": "$.plan.run_id", "resources.$": "$.plan.resources", "batches.$": "$.batches"},
+            parameters={"run_id.$": "$.run_id", "resources.$": "$.plan.resources", "batches.$": "$.batches"},
         )
         chain = plan_step.next(batches).next(done)
         self.state_machine = sfn.StateMachine(

@@ -64,7 +64,7 @@ class PipelineFunctions(Construct):
             memory_mb=256,
             timeout_s=120,
         )
-        self._objects(self.plan, bucket, "s3:PutObject")
+        self._objects(self.plan, bucket, "s3:GetObject", "s3:PutObject")
         self.plan.add_to_role_policy(
             # Discovery by tag: the Tagging API supports no resource-level permissions.
             iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])

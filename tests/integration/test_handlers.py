@@ -338,3 +338,21 @@ def test_series_float_values_survive_dynamodb_round_trip(stack_env):
     table.upsert(ins, "run-x", priority=0.5)
     assert table.get(ins.id)["evidence"]["observed"] == pytest.approx(0.3)
     assert table.by_run("run-x")[0]["id"] == ins.id
+
+
+def test_plan_reads_a_large_resource_list_from_s3(stack_env, lambda_context):
+    # Given a resource list too large for the 256 KB execution input, stored in the bucket
+    listed = _collect_event([f"i-{n}" for n in range(120)])["resources"]
+    key = SnapshotStore("snapshots").put_json("runs/big/input/resources.json", listed)
+    # When
+    out = plan.lambda_handler({"resources_key": key, "batch_size": 50, "lookback_days": 1}, lambda_context)
+    # Then
+    assert out["resources"] == 120 and [b["resources"] for b in out["batches"]] == [50, 50, 20]
+    assert len(json.dumps(out)) < 4096
+
+
+def test_plan_resources_key_not_a_list_names_the_field(stack_env, lambda_context):
+    key = SnapshotStore("snapshots").put_json("runs/big/input/resources.json", {"oops": 1})
+    with pytest.raises(InputValidationError) as err:
+        plan.lambda_handler({"resources_key": key}, lambda_context)
+    assert err.value.field == "resources_key"

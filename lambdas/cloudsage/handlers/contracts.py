@@ -54,7 +54,8 @@ class DiscoverSpec(_Strict):
 
 
 class CollectInput(BaseModel):
-    """Input of the workflow (and of the collect function): a list of resources, or tags to discover them."""
+    """Input of the workflow: a list of resources, tags to discover them, or the S3 key of a list of resources
+    in the snapshot bucket (for lists too large for the 256 KB execution input)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -79,10 +80,13 @@ class CollectInput(BaseModel):
             raise ValueError("must be a multiple of 60 seconds")
         return v
 
+    resources_key: str | None = Field(default=None, min_length=1, max_length=1024)
+
     @model_validator(mode="after")
     def _one_source(self) -> CollectInput:
-        if (self.resources is None) == (self.discover is None):
-            raise ValueError("give exactly one of 'resources' or 'discover'")
+        given = [n for n in ("resources", "discover", "resources_key") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'resources', 'discover' or 'resources_key'")
         return self
 
     def resolved_end(self) -> datetime:

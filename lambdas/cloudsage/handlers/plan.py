@@ -15,8 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cloudsage.adapters.discovery import discover
 from cloudsage.adapters.snapshots import SnapshotStore, batch_key
+from cloudsage.core.errors import InputValidationError
 from cloudsage.handlers._edge import parse
-from cloudsage.handlers.contracts import PlanInput, PlannedBatch, PlanOutput
+from cloudsage.handlers.contracts import PlanInput, PlannedBatch, PlanOutput, ResourceSpecModel
 from cloudsage.handlers.observability import logger, metrics
 from cloudsage.handlers.settings import PlanSettings, get_settings
 
@@ -29,12 +30,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     run_id = task.resolved_run_id()
     end = task.resolved_end()
     start = end - timedelta(days=task.lookback_days or settings.LOOKBACK_DAYS)
+    store = SnapshotStore(settings.BUCKET_NAME)
     if task.discover is not None:
         specs, ignored = discover(task.discover.tags)
         logger.info("discovered", extra={"resources": len(specs), "ignored_types": ignored})
+    elif task.resources_key is not None:
+        listed = store.get_json(task.resources_key)
+        if not isinstance(listed, list) or not listed:
+            raise InputValidationError("must name a non-empty JSON list of resources", field="resources_key")
+        specs = [parse(ResourceSpecModel, r).to_spec() for r in listed]
     else:
         specs = [r.to_spec() for r in task.resources or []]
-    store = SnapshotStore(settings.BUCKET_NAME)
     batches = []
     for n, i in enumerate(range(0, len(specs), task.batch_size)):
         chunk = specs[i : i + task.batch_size]

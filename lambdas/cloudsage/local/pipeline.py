@@ -143,27 +143,39 @@ def load_metrics(source: FleetSource, progress: Callable[[str], None]) -> int:
     return total
 
 
-def workflow_input(source: FleetSource, run_id: str, batch_size: int = 50) -> dict[str, Any]:
-    return {
+INLINE_RESOURCES_MAX = 100  # above this, the resource list goes to S3 (the execution input is limited to 256 KB)
+
+
+def workflow_input(
+    source: FleetSource, run_id: str, batch_size: int = 50, resources_key: str | None = None
+) -> dict[str, Any]:
+    """The execution input; with ``resources_key`` the resource list is read from S3 instead of inlined."""
+    common = {
         "run_id": run_id,
         "batch_size": batch_size,
         "end_time": datetime.fromtimestamp(source.end_time, tz=UTC).isoformat(),
         "lookback_days": source.lookback_days,
         "period": source.period,
-        "resources": [
-            {
-                "resource_id": s.resource_id,
-                "resource_type": s.resource_type,
-                "namespace": s.namespace,
-                "dimensions": s.dimensions,
-                "metrics": list(s.metrics),
-                "attributes": s.attributes,
-                "metric_namespaces": s.metric_namespaces,
-                "metric_dimensions": s.metric_dimensions,
-            }
-            for s in source.specs
-        ],
     }
+    if resources_key is not None:
+        return {**common, "resources_key": resources_key}
+    return {**common, "resources": resource_list(source)}
+
+
+def resource_list(source: FleetSource) -> list[dict[str, Any]]:
+    return [
+        {
+            "resource_id": s.resource_id,
+            "resource_type": s.resource_type,
+            "namespace": s.namespace,
+            "dimensions": s.dimensions,
+            "metrics": list(s.metrics),
+            "attributes": s.attributes,
+            "metric_namespaces": s.metric_namespaces,
+            "metric_dimensions": s.metric_dimensions,
+        }
+        for s in source.specs
+    ]
 
 
 def run_execution(
@@ -172,7 +184,8 @@ def run_execution(
     progress: Callable[[str], None],
     *,
     execution_name: str | None = None,
-    timeout_s: float = 600,
+    n_resources: int | None = None,
+    timeout_s: float = 3600,
 ) -> tuple[str, dict[str, Any], list[str]]:
     """Start the state machine, report progress while it runs, and wait for it to finish."""
     sfn = aws_client("stepfunctions")
@@ -182,7 +195,7 @@ def run_execution(
     deadline = time.monotonic() + timeout_s
     seen: list[str] = []
     n_models = len(MODEL_SPECS)
-    n_resources = len(payload["resources"])
+    n_resources = n_resources if n_resources is not None else len(payload.get("resources") or [])
     s3 = aws_client("s3")
     prefix = f"runs/{safe_key_part(payload['run_id'])}/"
     while True:
@@ -277,8 +290,17 @@ def run_pipeline(
                 say(step)
                 # Execution names are unique per state machine; the run id inside the payload stays the same.
                 name = rid if not attempt else f"{rid}-rerun{attempt}"
+                key = None
+                if len(source.specs) > INLINE_RESOURCES_MAX:
+                    key = SnapshotStore(stack.bucket_name).put_json(
+                        f"runs/{safe_key_part(rid)}/input/resources.json", resource_list(source)
+                    )
                 status, output, steps = run_execution(
-                    stack, workflow_input(source, rid, batch_size), say, execution_name=name
+                    stack,
+                    workflow_input(source, rid, batch_size, key),
+                    say,
+                    execution_name=name,
+                    n_resources=len(source.specs),
                 )
                 alerts.extend(read_alerts(stack.queue_url))
             step = "reading results"
