@@ -132,7 +132,7 @@ class AnalysisWorkflow(Construct):
         done = sfn.Pass(
             self,
             "Done",
-            parameters={"run_id.$": "$.run_id", "resources.$": "$.plan.resources", "batches.$": "$.batches"},
+            parameters={"run_id.$": "$.run_id", "resources.$": "$.resources", "batches.$": "$.results"},
         )
         chain = plan_step.next(batches).next(done)
         self.state_machine = sfn.StateMachine(
