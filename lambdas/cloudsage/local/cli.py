@@ -17,6 +17,8 @@ examples:
   cloudsage analyze --metrics demo.csv            analyse metrics from a CSV file
   cloudsage analyze --source cloudwatch --resources fleet.json
                                                   analyse real CloudWatch metrics (your AWS credentials)
+  cloudsage api --port 8080                       serve the Insights API on 127.0.0.1 over an analysed demo fleet
+  cloudsage prices refresh                        rebuild the price snapshot from the AWS Price List API
 
 CSV format (header required; unit and resource_type optional):
   timestamp,resource_id,metric,value[,unit][,resource_type]
@@ -51,11 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     refresh.add_argument("--region", default="us-east-1")
     refresh.add_argument("--out", type=Path, help="where to write it (default: the packaged snapshot)")
 
+    api = sub.add_parser(
+        "api", help="serve the Insights API on 127.0.0.1 (demo data unless --table)", add_help=False
+    )
+    api.add_argument("api_args", nargs=argparse.REMAINDER, help="see `cloudsage api --help`")
+
     demo_csv = sub.add_parser("demo-csv", help="write the demo fleet as a long-format CSV file")
     demo_csv.add_argument("path", type=Path)
     demo_csv.add_argument("--seed", type=int, default=7)
 
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["api"]:  # the API server has its own options
+        from cloudsage.local.api_server import main as api_main
+
+        return api_main(raw[1:])
+    args = parser.parse_args(raw)
     try:
         if args.command == "demo-csv":
             return _demo_csv(args)
