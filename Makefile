@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_VALIDATION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth deploy destroy layer layer-smoke bench bench-nab bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
+.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth deploy destroy layer layer-smoke bench bench-nab bench-forecast bench-scaling bench-scale bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,7 +77,21 @@ bench-perf: $(STAMP) ## PerformancePredictor vs USL on real load tests (DATA=../
 bench-perf-live: $(STAMP) ## a fresh real load test on this machine (gunicorn + wrk, 127.0.0.1, ~3 min; not for CI)
 	$(PY) -m benchmarks.perf.live_loadtest --install --reps 3 --duration 2 --max-minutes 3
 
-bench: bench-nab bench-rightsizing bench-classify bench-perf ## every benchmark
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@touch $@
+
+bench-forecast: $(BENCH_STAMP) ## forecasts vs naive, seasonal naive, MSTL, AutoETS on real NAB series
+	$(PY) -m benchmarks.forecast.run --data $(or $(DATA),../shared/data)
+
+bench-scaling: $(STAMP) ## predictive vs reactive target tracking vs static peak on real traces
+	$(PY) -m benchmarks.scaling.run --data $(or $(DATA),../shared/data)
+
+bench-scale: $(STAMP) ## 1,000 resources through the state machine; warm/cold CPU; monthly cost
+	$(PY) -m benchmarks.scale.run
+
+bench: bench-nab bench-forecast bench-scaling bench-rightsizing bench-classify bench-perf bench-scale ## every benchmark
 
 pr: lint test ## what a reviewer expects to be green
 

@@ -1,0 +1,93 @@
+"""ScheduledActionWriter against moto: dry run by default, scheduled actions only when applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from cloudsage.adapters.autoscaling import ScheduledActionWriter, scheduled_actions
+from cloudsage.core.models.scaling import Forecast, plan_capacity
+
+START = 1_924_992_000.0  # 2031-01-01T00:00:00Z: scheduled actions must lie in the future
+
+
+def _plan() -> Any:
+    # p90 load needs 2 instances, then 5 from 02:00 for two hours, then 2 again
+    up = (150.0,) * 24 + (450.0,) * 24 + (150.0,) * 24
+    mean = tuple(u * 0.8 for u in up)
+    fc = Forecast(START, 300, mean, mean, up, mean, up, "daily", 0.9, 4032)
+    return plan_capacity(fc, 100.0, 2, min_size=1, max_size=10, warmup_s=300.0, cooldown_s=900.0)
+
+
+@pytest.fixture
+def group(moto_aws: None) -> str:
+    ec2 = boto3.client("ec2")
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    ec2.create_launch_template(
+        LaunchTemplateName="web", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"}
+    )
+    boto3.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName="web-asg",
+        LaunchTemplate={"LaunchTemplateName": "web"},
+        MinSize=1,
+        MaxSize=10,
+        DesiredCapacity=2,
+        AvailabilityZones=["us-east-1a"],
+    )
+    return "web-asg"
+
+
+def test_writer_default_is_dry_run_and_writes_nothing(group: str) -> None:
+    # Given a plan with a scale out and a scale in
+    lines: list[str] = []
+    writer = ScheduledActionWriter(printer=lines.append)
+    # When written without apply
+    actions = writer.write(group, _plan())
+    # Then it prints them and Auto Scaling has no scheduled action
+    assert [a.desired for a in actions] == [5, 2]
+    assert len(lines) == 2 and lines[0].startswith("[dry run] web-asg: cloudsage-scale-out-20310101T0155")
+    resp = boto3.client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=group)
+    assert resp["ScheduledUpdateGroupActions"] == []
+
+
+def test_writer_apply_writes_scheduled_actions_and_clear_removes_them(group: str) -> None:
+    # Given the same plan / When applied
+    writer = ScheduledActionWriter()
+    writer.write(group, _plan(), apply=True)
+    # Then Auto Scaling holds one scheduled action per change, scale-outs raising the minimum to the target
+    got = boto3.client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=group)
+    acts = {a["ScheduledActionName"]: a for a in got["ScheduledUpdateGroupActions"]}
+    assert set(acts) == {"cloudsage-scale-out-20310101T0155", "cloudsage-scale-in-20310101T0415"}
+    out = acts["cloudsage-scale-out-20310101T0155"]
+    assert (out["DesiredCapacity"], out["MinSize"]) == (5, 5)
+    # When cleared / Then they are gone
+    assert writer.clear(group) == 2
+    assert (
+        boto3.client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=group)[
+            "ScheduledUpdateGroupActions"
+        ]
+        == []
+    )
+
+
+def test_scheduled_actions_skip_times_in_the_past() -> None:
+    # Given "now" after the scale out / Then only the scale in remains
+    left = scheduled_actions("g", _plan(), now=START + 3 * 3600)
+    assert [a.name for a in left] == ["cloudsage-scale-in-20310101T0415"]
+
+
+def test_writer_recurring_writes_daily_cron_actions(group: str) -> None:
+    # Given a two-day plan that scales out at 02:00 and back in at 04:15 on both days
+    day = (150.0,) * 24 + (450.0,) * 24 + (150.0,) * 240
+    up = day * 2
+    mean = tuple(u * 0.8 for u in up)
+    fc = Forecast(START, 300, mean, mean, up, mean, up, "daily", 0.9, 4032)
+    plan = plan_capacity(fc, 100.0, 2, min_size=1, max_size=10, warmup_s=300.0, cooldown_s=900.0)
+    # When written as recurring actions
+    ScheduledActionWriter().write(group, plan, apply=True, recurring=True)
+    # Then Auto Scaling holds two daily cron actions
+    got = boto3.client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=group)
+    rec = {a["ScheduledActionName"]: a["Recurrence"] for a in got["ScheduledUpdateGroupActions"]}
+    assert rec == {"cloudsage-daily-scale-out-0155": "55 1 * * *", "cloudsage-daily-scale-in-0415": "15 4 * * *"}
