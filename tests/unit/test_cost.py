@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
+from cloudsage.core.base import NotFittedError
 from cloudsage.core.catalog import instance_spec, load_prices
 from cloudsage.core.errors import InputValidationError, InsufficientDataError
 from cloudsage.core.models.cost import (

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
+from cloudsage.core.base import NotFittedError
 from cloudsage.core.errors import InputValidationError, InsufficientDataError
 from cloudsage.core.models.resources import (
     WORKLOADS,

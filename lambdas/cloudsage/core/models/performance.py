@@ -46,9 +46,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
+from cloudsage.core.base import Estimator as BaseEstimator
+from cloudsage.core.base import check_is_fitted
 from cloudsage.core.errors import InputValidationError, InsufficientDataError
 from cloudsage.core.loadtest import LoadPoint, LoadTest
 from cloudsage.core.resource import ResourceMetrics
