@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -333,6 +334,8 @@ class LocalAWS:
             lg = logging.getLogger(name)
             self._saved_levels[name] = lg.level
             lg.setLevel(logging.CRITICAL)
+        # Powertools warns on every invocation that adds no metric (metrics are disabled locally anyway).
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._saved_sfn = dict(default_user_config.get("stepfunctions", {}))
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
         self._patch(LambdaFunction, "_invoke_lambda", _moto_lambda_invoke)

@@ -207,9 +207,8 @@ def run_execution(
             if name not in seen:
                 seen.append(name)
         # Child executions of the Distributed Map keep their own history: count their outputs in S3 instead.
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.bucket_name, Prefix=prefix).get("Contents", [])]
-        snapshots = sum("/snapshots/" in k for k in keys)
-        model_done = sum("/models/" in k for k in keys)
+        snapshots = _count_keys(s3, stack.bucket_name, prefix + "snapshots/")
+        model_done = _count_keys(s3, stack.bucket_name, prefix + "models/")
         progress(
             f"execution {desc['status'].lower()} at {entered[-1] if entered else 'start'}: "
             f"{snapshots}/{n_resources} resources collected, {model_done}/{n_models * n_resources} model tasks done"
@@ -223,7 +222,13 @@ def run_execution(
             return desc["status"], output, seen
         if time.monotonic() > deadline:
             raise PipelineError(f"state machine still running after {timeout_s:.0f} s")
-        time.sleep(0.3)
+        time.sleep(0.3 if n_resources < 100 else 2.0)
+
+
+def _count_keys(s3: Any, bucket: str, prefix: str) -> int:
+    return sum(
+        page.get("KeyCount", 0) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    )
 
 
 def _last_failure(history: list[dict[str, Any]]) -> str:
