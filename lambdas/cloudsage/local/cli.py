@@ -202,7 +202,7 @@ def render_table(insights: list[dict[str, Any]], width: int | None = None) -> st
     if not insights:
         return "No insights: nothing needs attention."
     width = width or max(100, shutil.get_terminal_size((160, 40)).columns)
-    cols = [("#", 3), ("severity", 8), ("resource", 20), ("model", 8), ("title", 44), ("key figure", 26)]
+    cols = [("#", 3), ("severity", 8), ("resource", 20), ("model", 11), ("title", 44), ("key figure", 26)]
     fixed = sum(w for _, w in cols) + 2 * len(cols)
     rec_w = max(20, width - fixed)
     header = "  ".join(f"{name:<{w}}" for name, w in cols) + "  recommendation"
