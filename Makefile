@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_VALIDATION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth deploy destroy layer layer-smoke bench bench-nab bench-forecast bench-scaling bench-scale bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
+.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth deploy destroy layer layer-smoke bench bench-api fuzz-api openapi api bench-nab bench-forecast bench-scaling bench-scale bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -91,7 +91,19 @@ bench-scaling: $(STAMP) ## predictive vs reactive target tracking vs static peak
 bench-scale: $(STAMP) ## 1,000 resources through the state machine; warm/cold CPU; monthly cost
 	$(PY) -m benchmarks.scale.run
 
-bench: bench-nab bench-forecast bench-scaling bench-rightsizing bench-classify bench-perf bench-scale ## every benchmark
+bench-api: $(STAMP) ## GET /insights latency over local HTTP with 10,000 insights
+	$(PY) -m benchmarks.api.run --data $(or $(DATA),../shared/data)
+
+fuzz-api: $(STAMP) ## a long schemathesis run over docs/openapi.json against the local server
+	$(PY) -m benchmarks.api.fuzz --examples $(or $(EXAMPLES),300)
+
+openapi: $(STAMP) ## regenerate docs/openapi.json from the code
+	PYTHONPATH=lambdas $(PY) -m cloudsage.handlers.api docs/openapi.json
+
+api: $(STAMP) ## serve the Insights API on 127.0.0.1:8080 over an analysed demo fleet
+	$(VENV)/bin/cloudsage api --port 8080
+
+bench: bench-api bench-nab bench-forecast bench-scaling bench-rightsizing bench-classify bench-perf bench-scale ## every benchmark
 
 pr: lint test ## what a reviewer expects to be green
 

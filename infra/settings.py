@@ -49,6 +49,10 @@ class InfraSettings:
         Tag filter the scheduled analysis discovers resources with (default: any resource tagged ``cloudsage``).
     log_retention_days : int
         Retention of every log group.
+    resolve_after_runs : int
+        Runs without the condition after which an insight is resolved.
+    alert_cooldown_minutes : int
+        Per-resource alert cooldown (a more severe alert breaks through).
     """
 
     layer_dir: str = ""
@@ -61,6 +65,8 @@ class InfraSettings:
     ops_emails: tuple[str, ...] = ()
     discover_tags: tuple[tuple[str, tuple[str, ...]], ...] = (("cloudsage", ()),)
     log_retention_days: int = 30
+    resolve_after_runs: int = 3
+    alert_cooldown_minutes: int = 60
 
     @classmethod
     def from_context(cls, get: Any) -> InfraSettings:
@@ -79,6 +85,8 @@ class InfraSettings:
             ops_emails=tuple(_as_list(get("ops_emails"))),
             discover_tags=_tags(get("discover_tags")) or d.discover_tags,
             log_retention_days=int(get("log_retention_days") or d.log_retention_days),
+            resolve_after_runs=int(get("resolve_after_runs") or d.resolve_after_runs),
+            alert_cooldown_minutes=int(get("alert_cooldown_minutes") or d.alert_cooldown_minutes),
         )
         if not settings.schedule.startswith(("rate(", "cron(", "at(")):
             raise ValueError("context schedule must be rate(...), cron(...) or at(...)")

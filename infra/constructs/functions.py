@@ -91,12 +91,17 @@ class PipelineFunctions(Construct):
         self.aggregate = self._function(
             "Aggregate",
             "cloudsage.handlers.aggregate.lambda_handler",
-            {"BUCKET_NAME": bucket.bucket_name, "TABLE_NAME": table.table_name},
+            {
+                "BUCKET_NAME": bucket.bucket_name,
+                "TABLE_NAME": table.table_name,
+                "RESOLVE_AFTER_RUNS": str(settings.resolve_after_runs),
+            },
             memory_mb=512,
             timeout_s=120,
         )
         self._objects(self.aggregate, bucket, "s3:GetObject", "s3:PutObject")
         self._items(self.aggregate, table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        self._index_query(self.aggregate, table, "by_resource")  # the lifecycle: a resource's open insights
 
         self.publish = self._function(
             "Publish",
@@ -106,12 +111,14 @@ class PipelineFunctions(Construct):
                 "TABLE_NAME": table.table_name,
                 "TOPIC_ARN": topic.topic_arn,
                 "MIN_ALERT_SEVERITY": settings.min_alert_severity,
+                "ALERT_COOLDOWN_MINUTES": str(settings.alert_cooldown_minutes),
             },
             memory_mb=256,
             timeout_s=60,
         )
         self._objects(self.publish, bucket, "s3:GetObject")
-        self._items(self.publish, table, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self._items(self.publish, table, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        self._index_query(self.publish, table, "by_pending")  # alerts SNS has not accepted yet
         topic.grant_publish(self.publish)
 
     def all(self) -> list[lambda_.Function]:
@@ -139,6 +146,13 @@ class PipelineFunctions(Construct):
     def _objects(fn: lambda_.Function, bucket: s3.IBucket, *actions: str) -> None:
         """Object access under ``runs/`` only (no bucket listing, no delete)."""
         fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects("runs/*")]))
+
+    @staticmethod
+    def _index_query(fn: lambda_.Function, table: dynamodb.ITable, index: str) -> None:
+        """Query on one named index of the table."""
+        fn.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{index}"])
+        )
 
     @staticmethod
     def _items(fn: lambda_.Function, table: dynamodb.ITable, *actions: str) -> None:

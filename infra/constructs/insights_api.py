@@ -39,7 +39,7 @@ class InsightsApi(Construct):
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
                 resources=[table.table_arn, f"{table.table_arn}/index/*"],
             )
         )

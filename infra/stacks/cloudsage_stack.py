@@ -55,6 +55,8 @@ class CloudSageStack(Stack):
             logs_key=self.functions.logs_key,
             retention=retention(settings.log_retention_days),
         )
+        # Alert emails link to the insight in the API ("where to see more").
+        self.functions.publish.add_environment("INSIGHTS_URL", self.api.url)
         self.schedule = InsightsSchedule(
             self,
             "Schedule",

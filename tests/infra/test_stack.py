@@ -72,15 +72,17 @@ def test_one_function_per_model_plus_pipeline_functions(template):
     assert len(fns) == len(MODEL_SPECS) + 5  # plan, collect, aggregate, publish, api
 
 
+from cloudsage.handlers.aggregate import InsightLifecycleSettings  # noqa: E402
 from cloudsage.handlers.api import ApiSettings  # noqa: E402
+from cloudsage.handlers.publish import AlertSettings  # noqa: E402
 
 _SETTINGS_BY_HANDLER = {
     "cloudsage.handlers.api.lambda_handler": ApiSettings,
     "cloudsage.handlers.plan.lambda_handler": handler_settings.PlanSettings,
     "cloudsage.handlers.collect.lambda_handler": handler_settings.CollectSettings,
     "cloudsage.handlers.model.lambda_handler": handler_settings.ModelSettings,
-    "cloudsage.handlers.aggregate.lambda_handler": handler_settings.AggregateSettings,
-    "cloudsage.handlers.publish.lambda_handler": handler_settings.PublishSettings,
+    "cloudsage.handlers.aggregate.lambda_handler": InsightLifecycleSettings,
+    "cloudsage.handlers.publish.lambda_handler": AlertSettings,
 }
 
 

@@ -343,6 +343,7 @@ class LocalAWS:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         reset_clients()
+        self.reset()  # moto's backends live in the process: start every emulator empty
         return self
 
     def __exit__(self, *exc: Any) -> None:
