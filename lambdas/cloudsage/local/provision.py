@@ -129,6 +129,15 @@ def _lookup(physical: dict[str, dict[str, str]], logical: str, attr: str) -> str
         raise ProvisionError(f"template refers to {logical}.{attr}, which is not provisioned locally") from None
 
 
+def _placeholder(logical: str, rtype: str, region: str) -> dict[str, str]:
+    """Stand-in names for resources the local run does not emulate (API Gateway, KMS, alarms ...): values that
+    may appear in a function's environment (e.g. the API URL in alert emails) but are never called locally."""
+    name = _local_name(logical)
+    service = rtype.split("::")[1].lower() if rtype.count("::") == 2 else "local"
+    arn = f"arn:aws:{service}:{region}:{LOCAL_ACCOUNT}:{name}"
+    return {"Ref": name, "Arn": arn, "RootResourceId": name, "KeyId": name, "QueueUrl": name, "QueueName": name}
+
+
 # Fields of a Distributed Map that moto's Step Functions interpreter cannot parse; nothing else is changed.
 UNSUPPORTED_MAP_FIELDS = (
     "ToleratedFailurePercentage",
@@ -198,6 +207,10 @@ def provision(template: dict[str, Any], region: str) -> LocalStack:
         physical[logical] = {"Ref": f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT}:layer:{_local_name(logical)}:1"}
     for logical in by_type.get("AWS::Logs::LogGroup", []):
         physical[logical] = {"Ref": _local_name(logical), "Arn": f"arn:aws:logs:{region}:{LOCAL_ACCOUNT}:log-group:x"}
+
+    for logical, res in resources.items():
+        if res["Type"] not in SUPPORTED and logical not in physical:
+            physical[logical] = _placeholder(logical, res["Type"], region)
 
     for logical in by_type.get("AWS::DynamoDB::Table", []):
         props = resources[logical]["Properties"]
