@@ -416,6 +416,54 @@ def test_causal_scores_new_extreme_alerts_only_with_novelty_on() -> None:
     assert off[i] < ALERT
 
 
+def test_anomaly_detector_step_inside_the_range_is_a_new_extreme_of_the_mean() -> None:
+    # Given white noise (sd 1) around 50 with one early spike to 100 (so no later point is a new extreme), then a
+    # step of +7 that lasts
+    rng = np.random.default_rng(3)
+    y = 50.0 + rng.normal(0.0, 1.0, 3000)
+    y[300] = 100.0
+    y[2500:] += 7.0
+    assert y[2500:].max() < y[:2500].max()
+
+    # When fitted with the new-extreme test on
+    det = AnomalyDetector(**ALERT_DEFAULTS).fit(y)
+
+    # Then the mean of the last hour is a new extreme within the hour after the step (a record of the means)
+    assert np.any(det.trace_.novelty[2500:2512] >= det.config_.z_alert)
+
+
+def test_causal_scores_steady_ramp_alerts_about_once_a_day_not_at_every_record() -> None:
+    # Given ten quiet days (noise sd 2), then a steady ramp of +30 over four days (every point a new record)
+    rng = np.random.default_rng(4)
+    y = 20.0 + rng.normal(0.0, 2.0, N)
+    start = 10 * DAY
+    y[start:] += np.linspace(0.0, 30.0, N - start)
+
+    # When scored at the alert defaults
+    alerts = np.flatnonzero(causal_scores(y, PERIOD) >= ALERT)
+
+    # Then the ramp alerts, but the drift and the records it keeps setting are one incident per drift segment
+    # (a day), not one alert per quiet period (63 before drifts quieted their own records)
+    on_ramp = alerts[alerts >= start]
+    assert on_ramp.size >= 1
+    assert on_ramp.size <= 16
+
+
+def test_causal_scores_bursts_recurring_on_an_hourly_grid_become_a_habit() -> None:
+    # Given an hourly metric (noise sd 1) with a +30 burst every 97 hours: a week holds under two of them
+    rng = np.random.default_rng(5)
+    y = 10.0 + rng.normal(0.0, 1.0, 2000)
+    bursts = np.arange(300, 2000, 97)
+    y[bursts] += 30.0
+
+    # When scored at the alert defaults
+    scores = causal_scores(y, 3600)
+
+    # Then the first bursts alert and, from the seventh on (four within the last 2016 points), none does
+    assert scores[bursts[0]] >= ALERT
+    assert np.all(scores[bursts[6:]] < ALERT)
+
+
 def test_causal_scores_negative_novelty_raises_naming_it() -> None:
     with pytest.raises(ValueError, match="novelty"):
         causal_scores(np.ones(100), PERIOD, novelty=-0.1)
