@@ -49,6 +49,8 @@ class InfraSettings:
         Tag filter the scheduled analysis discovers resources with (default: any resource tagged ``cloudsage``).
     log_retention_days : int
         Retention of every log group.
+    architecture : str
+        ``arm64`` (default: Graviton, about 20 % cheaper per GB-second) or ``x86_64``.
     resolve_after_runs : int
         Runs without the condition after which an insight is resolved.
     alert_cooldown_minutes : int
@@ -66,6 +68,7 @@ class InfraSettings:
     discover_tags: tuple[tuple[str, tuple[str, ...]], ...] = (("cloudsage", ()),)
     log_retention_days: int = 30
     resolve_after_runs: int = 3
+    architecture: str = "arm64"
     alert_cooldown_minutes: int = 60
 
     @classmethod
@@ -86,8 +89,11 @@ class InfraSettings:
             discover_tags=_tags(get("discover_tags")) or d.discover_tags,
             log_retention_days=int(get("log_retention_days") or d.log_retention_days),
             resolve_after_runs=int(get("resolve_after_runs") or d.resolve_after_runs),
+            architecture=str(get("architecture") or d.architecture),
             alert_cooldown_minutes=int(get("alert_cooldown_minutes") or d.alert_cooldown_minutes),
         )
+        if settings.architecture not in ("arm64", "x86_64"):
+            raise ValueError("context architecture must be arm64 or x86_64 (build the layer with --arch to match)")
         if not settings.schedule.startswith(("rate(", "cron(", "at(")):
             raise ValueError("context schedule must be rate(...), cron(...) or at(...)")
         for email in (*settings.alert_emails, *settings.ops_emails):

@@ -20,7 +20,7 @@ from cloudsage.core.registry import MODEL_SPECS, ModelSpec, get_spec
 from infra.settings import LAMBDA_CODE_DIR, SERVICE_NAME, InfraSettings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-ARCHITECTURE = lambda_.Architecture.ARM_64
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/tests"]
 
 
@@ -46,6 +46,7 @@ class PipelineFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._code = lambda_.Code.from_asset(str(LAMBDA_CODE_DIR), exclude=CODE_EXCLUDES)
+        self._architecture = ARCHITECTURES[settings.architecture]  # the layer must be built for the same one
         self._retention = retention(settings.log_retention_days)
         self.logs_key = logs_key(self)
         self.layer = lambda_.LayerVersion(
@@ -53,7 +54,7 @@ class PipelineFunctions(Construct):
             "ScienceLayer",
             code=lambda_.Code.from_asset(settings.layer_dir),
             compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
+            compatible_architectures=[self._architecture],
             description="numpy, scipy, scikit-learn, powertools, pydantic for CloudSage",
         )
 
@@ -179,7 +180,7 @@ class PipelineFunctions(Construct):
             self,
             construct_id,
             runtime=RUNTIME,
-            architecture=ARCHITECTURE,
+            architecture=self._architecture,
             handler=handler,
             code=self._code,
             layers=[self.layer],

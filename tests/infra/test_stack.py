@@ -204,9 +204,19 @@ def test_email_subscriptions_come_from_context():
     assert sorted(s["Properties"]["Endpoint"] for s in subs.values()) == ["oncall@example.com", "ops@example.com"]
 
 
+def test_architecture_comes_from_context():
+    _, stack = build_app(context={"architecture": "x86_64"})
+    fns = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    assert {tuple(f["Properties"]["Architectures"]) for f in fns.values()} == {("x86_64",)}
+
+
 @pytest.mark.parametrize(
     ("context", "message"),
-    [({"schedule": "every hour"}, "schedule"), ({"alert_emails": "not-an-email"}, "email")],
+    [
+        ({"schedule": "every hour"}, "schedule"),
+        ({"alert_emails": "not-an-email"}, "email"),
+        ({"architecture": "sparc"}, "architecture"),
+    ],
 )
 def test_bad_context_is_rejected_naming_it(context, message):
     with pytest.raises(ValueError, match=message):
