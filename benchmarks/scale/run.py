@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # us-east-1 list prices used by the cost calculation (2026-12; arm64 Lambda).
 LAMBDA_GB_S_ARM = 0.0000133334
 LAMBDA_REQUEST = 0.20 / 1e6
-SFN_TRANSITION = 0.025 / 1000
+SFN_TRANSITION = 0.025 / 1000  # Standard workflows (the parent): per state transition
+SFN_EXPRESS_REQUEST = 1.00 / 1e6  # Express child executions: per execution ...
+SFN_EXPRESS_GB_S = 0.00001667  # ... and per GB-second (billed in 64 MB steps; a child uses the minimum)
 GET_METRIC_DATA_PER_METRIC = 0.01 / 1000
 DDB_WRITE_REQUEST = 1.25 / 1e6  # on-demand, per write request unit (1 KB)
 S3_PUT = 0.005 / 1000
@@ -171,7 +173,10 @@ def cost_and_time(per_model_ms: dict[str, float], concurrency: int, batch_size: 
         gb_s_per_resource += seconds * mem[name] / 1024
     n_models = len(MODEL_SPECS)
     metrics_per_resource = 5
-    transitions_per_resource = 2 + 3 * n_models  # map iteration, parallel, and per model: task, branch
+    # Parent (Standard): Plan, the map, one transition per child started, Done. Children (Express): per request
+    # and duration, however many states they pass through.
+    slowest_s = max(ms / 1000 / min(1.0, mem[k] / 1769) + 0.1 for k, ms in per_model_ms.items())
+    per_batch_s = 3.0 + -(-batch_size // 10) * slowest_s + 2.0  # collect + resources + aggregate/publish
     rows = {}
     for n in (100, 1000, 10_000):
         batches = -(-n // batch_size)
@@ -179,7 +184,8 @@ def cost_and_time(per_model_ms: dict[str, float], concurrency: int, batch_size: 
             "lambda_compute": gb_s_per_resource * n * LAMBDA_GB_S_ARM
             + batches * (0.5 * 512 / 1024 + 0.3 * 512 / 1024 + 0.2 * 256 / 1024) * LAMBDA_GB_S_ARM,
             "lambda_requests": (n * n_models + 3 * batches + 1) * LAMBDA_REQUEST,
-            "step_functions": (n * transitions_per_resource + 8 * batches + 4) * SFN_TRANSITION,
+            "step_functions": (4 + 2 * batches) * SFN_TRANSITION
+            + batches * (SFN_EXPRESS_REQUEST + per_batch_s * 64 / 1024 * SFN_EXPRESS_GB_S),
             "get_metric_data": n * metrics_per_resource * GET_METRIC_DATA_PER_METRIC,
             "dynamodb": n * 0.3 * 2 * DDB_WRITE_REQUEST,  # ~0.3 insights per resource, ~2 WRU each
             "s3": (n * (1 + n_models) + 2 * batches) * S3_PUT + (n * (2 * n_models) + 2 * batches) * S3_GET,
@@ -188,8 +194,6 @@ def cost_and_time(per_model_ms: dict[str, float], concurrency: int, batch_size: 
         rows[n]["total"] = sum(rows[n].values())
     # Time of a 10k run: batches run `concurrency` at a time; inside a batch, resources 10 at a time, and each
     # resource's models in parallel (the slowest model bounds it).
-    slowest_s = max(ms / 1000 / min(1.0, mem[k] / 1769) + 0.1 for k, ms in per_model_ms.items())
-    per_batch_s = 3.0 + -(-batch_size // 10) * slowest_s + 2.0  # collect + resources + aggregate/publish
     run_10k_s = -(-(-(-10_000 // batch_size)) // concurrency) * per_batch_s
     return {"monthly": rows, "gb_s_per_resource": gb_s_per_resource, "run_10k_minutes": run_10k_s / 60,
             "per_batch_s": per_batch_s}

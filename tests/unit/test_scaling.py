@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
+from cloudsage.core.base import NotFittedError
 from cloudsage.core.errors import InputValidationError, InsufficientDataError, InvalidSeriesError
 from cloudsage.core.models.scaling import (
     Forecast,
@@ -55,7 +55,7 @@ def test_forecaster_fit_returns_self_with_fitted_attributes() -> None:
 
 
 def test_forecaster_predict_before_fit_raises_not_fitted() -> None:
-    # Given an unfitted estimator / When predicting / Then sklearn's NotFittedError
+    # Given an unfitted estimator / When predicting / Then NotFittedError
     with pytest.raises(NotFittedError):
         ScalingForecaster().predict()
 
@@ -127,6 +127,21 @@ def test_forecaster_single_spike_in_history_does_not_move_forecast() -> None:
     # When forecasting / Then the forecast stays at the usual level
     fc = forecast(y, 12)
     assert np.all(np.abs(np.asarray(fc.mean) - 10.0) < 1.0)
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_forecaster_intermittent_spikes_forecast_stays_at_typical_value(seed: int) -> None:
+    # Given a week of an intermittent metric: zero, with a spike of about 100 in one point out of ten (mean 10)
+    rng = np.random.default_rng(seed)
+    n = 7 * DAY
+    y = np.where(rng.random(n) < 0.1, 100.0 + rng.normal(0, 5, n), 0.0)
+    y[-1] = 0.0
+    # When forecasting two hours
+    fc = forecast(y, 24)
+    # Then the point forecast stays at the typical value (the median, what absolute errors reward), not the mean,
+    # while the 95 % band still reaches the spikes
+    assert max(fc.mean[1:]) < 1.0
+    assert min(fc.upper_95) > 90.0
 
 
 @pytest.mark.parametrize("value", [0.0, 45.0])
