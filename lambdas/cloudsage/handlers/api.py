@@ -388,7 +388,10 @@ def list_insights(
     tags=["insights"],
 )
 def get_insight(insight_id: Annotated[str, Path(min_length=1, max_length=64)]) -> InsightOut:
-    item = _table().get(insight_id)
+    return _insight_or_404(_table().get(insight_id), insight_id)
+
+
+def _insight_or_404(item: dict[str, Any] | None, insight_id: str) -> InsightOut:
     if item is None:
         raise NotFoundError(f"no insight {insight_id!r}", field="insight_id")
     return InsightOut.model_validate(item)
@@ -404,10 +407,7 @@ def update_insight(
     insight_id: Annotated[str, Path(min_length=1, max_length=64)],
     update: Annotated[InsightUpdate, Body()],
 ) -> InsightOut:
-    item = _table().apply_user_action(insight_id, update.action, update.note)
-    if item is None:
-        raise NotFoundError(f"no insight {insight_id!r}", field="insight_id")
-    return InsightOut.model_validate(item)
+    return _insight_or_404(_table().apply_user_action(insight_id, update.action, update.note), insight_id)
 
 
 @app.post(
