@@ -72,8 +72,9 @@ class Operations(Construct):
             ),
             cw.GraphWidget(title="Run duration (ms)", left=[state_machine.metric_time()], width=8),
             cw.GraphWidget(
-                title="Insights and alerts",
-                left=[app_metric("InsightsStored"), app_metric("AlertsPublished"), app_metric("ModelFailures")],
+                title="Insights by severity, alerts, model failures",
+                left=[app_metric(f"Insights{sev}") for sev in ("Critical", "High", "Medium", "Low", "Info")],
+                right=[app_metric("AlertsPublished"), app_metric("ModelFailures")],
                 width=8,
             ),
         )

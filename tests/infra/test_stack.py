@@ -269,3 +269,9 @@ def test_api_iam_auth_throttled_logged_traced(template):
     assert "DestinationArn" in stage["AccessLogSetting"]
     settings = stage["MethodSettings"][0]
     assert settings["ThrottlingRateLimit"] == 50 and settings["ThrottlingBurstLimit"] == 100
+
+
+def test_dashboard_shows_insights_by_severity_from_the_aggregate_metrics(template):
+    body = json.dumps(next(iter(template.find_resources("AWS::CloudWatch::Dashboard").values()))["Properties"])
+    for name in ("InsightsCritical", "InsightsHigh", "InsightsMedium", "InsightsLow", "InsightsInfo"):
+        assert name in body

@@ -17,7 +17,7 @@ from pydantic import Field
 from cloudsage.adapters.insights_store import InsightsTable
 from cloudsage.adapters.snapshots import SnapshotStore, summary_key
 from cloudsage.core.insights import LifecyclePolicy, aggregate
-from cloudsage.core.results import ModelOutput
+from cloudsage.core.results import SEVERITIES, ModelOutput
 from cloudsage.handlers._edge import parse
 from cloudsage.handlers.contracts import AggregateInput, AggregateOutput
 from cloudsage.handlers.observability import logger, metrics
@@ -67,6 +67,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="InsightsStored", unit=MetricUnit.Count, value=len(records))
     metrics.add_metric(name="InsightsResolved", unit=MetricUnit.Count, value=len(summary["resolved"]))
     metrics.add_metric(name="ModelFailures", unit=MetricUnit.Count, value=len(failures))
+    for severity in SEVERITIES:  # the dashboard's "insights by severity"
+        count = sum(1 for r in records if r.get("severity") == severity)
+        metrics.add_metric(name=f"Insights{severity.capitalize()}", unit=MetricUnit.Count, value=count)
     return AggregateOutput(
         run_id=task.run_id,
         summary_key=key,
