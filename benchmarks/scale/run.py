@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# One BLAS thread, as on a Lambda with one or two vCPUs: idle BLAS threads spin and would be counted as CPU time
+# (on a busy 2-core machine that inflated the figures several-fold). Set before numpy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 # us-east-1 list prices used by the cost calculation (2026-12; arm64 Lambda).
 LAMBDA_GB_S_ARM = 0.0000133334
@@ -89,8 +96,15 @@ def cold_import_cpu() -> dict[str, float]:
         for _ in range(3):
             res = subprocess.run(
                 [sys.executable, "-c", COLD.format(name=spec.name)],
-                capture_output=True, text=True, check=True,
-                env={"PYTHONPATH": str(ROOT / "lambdas"), "POWERTOOLS_METRICS_DISABLED": "true", "PATH": ""},
+                capture_output=True,
+                text=True,
+                check=True,
+                env={
+                    "PYTHONPATH": str(ROOT / "lambdas"),
+                    "POWERTOOLS_METRICS_DISABLED": "true",
+                    "PATH": "",
+                    "OPENBLAS_NUM_THREADS": "1",
+                },
             )
             runs.append(float(res.stdout.strip().splitlines()[-1]))
         out[spec.name] = statistics.median(runs)
@@ -194,9 +208,14 @@ def cost_and_time(per_model_ms: dict[str, float], concurrency: int, batch_size: 
         rows[n]["total"] = sum(rows[n].values())
     # Time of a 10k run: batches run `concurrency` at a time; inside a batch, resources 10 at a time, and each
     # resource's models in parallel (the slowest model bounds it).
-    run_10k_s = -(-(-(-10_000 // batch_size)) // concurrency) * per_batch_s
-    return {"monthly": rows, "gb_s_per_resource": gb_s_per_resource, "run_10k_minutes": run_10k_s / 60,
-            "per_batch_s": per_batch_s}
+    batches_10k = math.ceil(10_000 / batch_size)
+    run_10k_s = math.ceil(batches_10k / concurrency) * per_batch_s
+    return {
+        "monthly": rows,
+        "gb_s_per_resource": gb_s_per_resource,
+        "run_10k_minutes": run_10k_s / 60,
+        "per_batch_s": per_batch_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,11 +241,17 @@ def main(argv: list[str] | None = None) -> int:
 
     run: dict[str, float] = {}
     if not args.skip_run:
-        print(f"3. local run over {args.resources} resources ({args.days} d at {args.period} s) through the state machine")
+        print(
+            f"3. local run over {args.resources} resources ({args.days} d at {args.period} s) through the state machine"
+        )
         run = local_run(args.resources, args.days, args.period, args.batch_size)
-        print(f"   {run['batches']:.0f} batches, {run['insights']:.0f} insights, {run['failures']:.0f} failed model tasks")
-        print(f"   wall {run['wall_s']:.1f} s ({run['wall_ms_per_resource']:.1f} ms/resource), "
-              f"CPU {run['cpu_s']:.1f} s ({run['cpu_ms_per_resource']:.1f} ms/resource, emulator included)")
+        print(
+            f"   {run['batches']:.0f} batches, {run['insights']:.0f} insights, {run['failures']:.0f} failed model tasks"
+        )
+        print(
+            f"   wall {run['wall_s']:.1f} s ({run['wall_ms_per_resource']:.1f} ms/resource), "
+            f"CPU {run['cpu_s']:.1f} s ({run['cpu_ms_per_resource']:.1f} ms/resource, emulator included)"
+        )
 
     print("4. cost per month at rate(1 hour) and the time of a 10,000-resource run (arm64, us-east-1 list prices)")
     calc = cost_and_time(per_model, args.concurrency, args.batch_size)
@@ -234,11 +259,19 @@ def main(argv: list[str] | None = None) -> int:
     print("   resources  " + "  ".join(f"{p:>15}" for p in parts))
     for n, row in calc["monthly"].items():
         print(f"   {n:>9}  " + "  ".join(f"{row[p]:>15.2f}" for p in parts))
-    print(f"   10,000 resources: {-(-10000 // args.batch_size)} batches of {args.batch_size}, {args.concurrency} at a "
-          f"time, ~{calc['per_batch_s']:.0f} s per batch -> {calc['run_10k_minutes']:.1f} min (limit 15)")
+    print(
+        f"   10,000 resources: {-(-10000 // args.batch_size)} batches of {args.batch_size}, {args.concurrency} at a "
+        f"time, ~{calc['per_batch_s']:.0f} s per batch -> {calc['run_10k_minutes']:.1f} min (limit 15)"
+    )
     lmb = layer_mb()
-    out = {"warm_ms": total_ms, "per_model_ms": per_model, "cold_import_s": cold, "run": run, "calc": calc,
-           "layer_mb": lmb}
+    out = {
+        "warm_ms": total_ms,
+        "per_model_ms": per_model,
+        "cold_import_s": cold,
+        "run": run,
+        "calc": calc,
+        "layer_mb": lmb,
+    }
     (ROOT / "out").mkdir(exist_ok=True)
     (ROOT / "out" / "scale.json").write_text(json.dumps(out, indent=2, default=str))
     print(

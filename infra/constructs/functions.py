@@ -186,7 +186,13 @@ class PipelineFunctions(Construct):
             layers=[self.layer],
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_s),
-            environment={**env, "POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": "CloudSage"},
+            environment={
+                **env,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": "CloudSage",
+                # One BLAS thread: the models' matrices are small, and idle OpenBLAS threads spin (billed CPU).
+                "OPENBLAS_NUM_THREADS": "1",
+            },
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,

@@ -34,9 +34,23 @@ def tree_bytes(path: Path) -> int:
 
 
 def install(target: Path, python_version: str, arch: str) -> None:
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--only-binary=:all:",
-           "--implementation", "cp", "--python-version", python_version, "--target", str(target),
-           "-r", str(HERE / "requirements.txt")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--target",
+        str(target),
+        "-r",
+        str(HERE / "requirements.txt"),
+    ]
     for plat in PLATFORMS[arch]:
         cmd += ["--platform", plat]
     subprocess.run(cmd, check=True)
@@ -101,9 +115,11 @@ def smoke(target: Path) -> int:
     import site
 
     runtime = [p for p in site.getsitepackages() if "site-packages" in p]  # boto3 comes with the runtime
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join([str(target), str(ROOT / "lambdas"),
-                                                                             *runtime]),
-           "POWERTOOLS_METRICS_DISABLED": "true"}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(target), str(ROOT / "lambdas"), *runtime]),
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
     return subprocess.run([sys.executable, "-S", "-c", SMOKE], env=env, check=False).returncode
 
 
@@ -140,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {pyc_note}")
     print(f"  layer          {layer / mb:8.1f} MB unzipped")
     print(f"  function code  {code / mb:8.1f} MB unzipped")
-    print(f"  total          {total / mb:8.1f} MB of Lambda's {LAMBDA_HARD_LIMIT / mb:.1f} MB (limit here {args.limit_mb} MB)")
+    hard = LAMBDA_HARD_LIMIT / mb
+    print(f"  total          {total / mb:8.1f} MB of Lambda's {hard:.1f} MB (limit here {args.limit_mb} MB)")
     print(f"LAYER layer_mb={layer / mb:.1f} total_mb={total / mb:.1f} limit_mb={args.limit_mb:.0f}")
     if args.smoke and smoke(target) != 0:
         print("FAIL: the layer does not import cleanly", file=sys.stderr)

@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     refresh.add_argument("--region", default="us-east-1")
     refresh.add_argument("--out", type=Path, help="where to write it (default: the packaged snapshot)")
 
-    api = sub.add_parser(
-        "api", help="serve the Insights API on 127.0.0.1 (demo data unless --table)", add_help=False
-    )
+    api = sub.add_parser("api", help="serve the Insights API on 127.0.0.1 (demo data unless --table)", add_help=False)
     api.add_argument("api_args", nargs=argparse.REMAINDER, help="see `cloudsage api --help`")
 
     demo_csv = sub.add_parser("demo-csv", help="write the demo fleet as a long-format CSV file")
