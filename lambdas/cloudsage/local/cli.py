@@ -172,6 +172,12 @@ def _run(args: argparse.Namespace) -> int:
     insights_path, report_path = pipeline.write_outputs(result, args.out, run_info)
     print(render_table(result.insights))
     print(render_alerts(result.alerts))
+    if result.definition_changes:
+        print(
+            "\nthe local Step Functions interpreter ran the synthesized definition with: "
+            + "; ".join(result.definition_changes)
+            + " (see docs/architecture.md)"
+        )
     if result.not_applicable:
         pairs = ", ".join(sorted({f"{f['model']}/{f['resource_id']}" for f in result.not_applicable}))
         print(f"\nnot applicable (too little or no suitable data): {pairs}")

@@ -61,6 +61,7 @@ class RunResult:
     stored: int
     duration_s: float
     not_applicable: list[dict[str, Any]] = field(default_factory=list)
+    definition_changes: list[str] = field(default_factory=list)  # what the local interpreter could not run as is
     execution_output: dict[str, Any] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
 
@@ -281,6 +282,8 @@ def run_pipeline(
             step = "provisioning the synthesized template in the emulator"
             say(f"{step} (moto on {aws.endpoint})")
             stack = provision(template, aws.region)
+            for change in stack.definition_changes:
+                say(f"local interpreter: {change}")
             step = "loading metrics into CloudWatch"
             say(step)
             n = load_metrics(source, say)
@@ -322,6 +325,7 @@ def run_pipeline(
         alerts=alerts,
         failures=[f for f in summary["failures"] if f.get("error") not in NOT_APPLICABLE],
         not_applicable=[f for f in summary["failures"] if f.get("error") in NOT_APPLICABLE],
+        definition_changes=list(stack.definition_changes),
         details=summary["details"],
         stored=stored,
         duration_s=time.monotonic() - t0,
