@@ -416,6 +416,25 @@ def test_causal_scores_new_extreme_alerts_only_with_novelty_on() -> None:
     assert off[i] < ALERT
 
 
+@pytest.mark.parametrize(("share", "alerts"), [(1.02, True), (0.98, False)])
+def test_causal_scores_new_extreme_margin_is_the_shipped_share_of_the_range(share: float, alerts: bool) -> None:
+    # Given three days of white noise (sd 5), then one point beyond the largest value so far by just over / just
+    # under the shipped margin (ALERT_DEFAULTS["novelty"] of the range seen so far: a few hundredths of a unit,
+    # far below any deviation test)
+    rng = np.random.default_rng(45)
+    y = 50.0 + rng.normal(0.0, 5.0, 3 * DAY)
+    i = 3 * DAY - 10
+    hi, lo = float(np.max(y[:i])), float(np.min(y[:i]))
+    y[i] = hi + share * float(ALERT_DEFAULTS["novelty"]) * (hi - lo)
+
+    # When fitted at the NAB operating point (per-point scores, no quiet period)
+    det = AnomalyDetector(**ALERT_DEFAULTS).fit(y)
+
+    # Then it reaches the threshold exactly when it clears the margin, and only through the new-extreme test
+    assert bool(det.scores_[i] >= ALERT) is alerts
+    assert abs(det.trace_.z[i]) < det.config_.z_alert
+
+
 def test_anomaly_detector_step_inside_the_range_is_a_new_extreme_of_the_mean() -> None:
     # Given white noise (sd 1) around 50 with one early spike to 100 (so no later point is a new extreme), then a
     # step of +7 that lasts
