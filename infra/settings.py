@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cloudsage.core.results import SEVERITIES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_CODE_DIR = REPO_ROOT / "lambdas"
 SCIENCE_LAYER_BUILD_DIR = REPO_ROOT / "layers" / "science" / "build"
@@ -20,8 +22,6 @@ STACK_NAME = "CloudSage"
 
 # Logical ids the local run and the tests look up in the synthesized template.
 STATE_MACHINE_ID = "AnalysisStateMachine"
-
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 @dataclass(frozen=True, slots=True)

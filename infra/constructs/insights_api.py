@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from collections.abc import Callable
+
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -26,7 +28,7 @@ class InsightsApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        make_function: object,
+        make_function: Callable[..., lambda_.Function],
         table: dynamodb.ITable,
         logs_key: kms.IKey,
         retention: logs.RetentionDays,
@@ -34,7 +36,7 @@ class InsightsApi(Construct):
         burst_limit: int = 100,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.function: lambda_.Function = make_function(  # type: ignore[operator]
+        self.function = make_function(
             "Api", API_HANDLER, {"TABLE_NAME": table.table_name}, memory_mb=1024, timeout_s=29
         )
         self.function.add_to_role_policy(
@@ -96,7 +98,3 @@ class InsightsApi(Construct):
             actions=["execute-api:Invoke"],
             resource_arns=[self.api.arn_for_execute_api()],
         )
-
-
-def region_of(scope: Construct) -> str:
-    return Stack.of(scope).region

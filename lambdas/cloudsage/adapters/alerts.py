@@ -17,6 +17,7 @@ from cloudsage.core.alerts import (
     machine_payload,
     message_attributes,
 )
+from cloudsage.core.results import severity_rank
 
 
 class AlertPublisher:
@@ -62,7 +63,7 @@ class AlertPublisher:
         payload = json.dumps(
             {"type": "cloudsage.digest", "count": len(insights), "insights": listed}, default=str, sort_keys=True
         )
-        worst = max(insights, key=lambda i: ["info", "low", "medium", "high", "critical"].index(i["severity"]))
+        worst = max(insights, key=lambda i: severity_rank(i["severity"]))
         response = self.client.publish(
             TopicArn=self.topic_arn,
             Subject=subject,

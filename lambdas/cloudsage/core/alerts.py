@@ -141,7 +141,7 @@ def compact(insight: Mapping[str, Any]) -> dict[str, Any]:
 
 def format_digest(insights: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     """One message summarising many insights (sent instead of a burst of single alerts), most severe first."""
-    ordered = sorted(insights, key=lambda i: -["info", "low", "medium", "high", "critical"].index(i["severity"]))
+    ordered = sorted(insights, key=lambda i: -severity_rank(i["severity"]))
     worst = ordered[0]
     subject = f"[CloudSage {worst['severity'].upper()}] {len(insights)} new insights"
     lines = [f"{len(insights)} new insights in this analysis run:", ""]

@@ -53,18 +53,21 @@ class DiscoverSpec(_Strict):
     tags: dict[str, list[str]] = Field(min_length=1, max_length=50)
 
 
-class CollectInput(BaseModel):
+class PlanInput(BaseModel):
     """Input of the workflow: a list of resources, tags to discover them, or the S3 key of a list of resources
-    in the snapshot bucket (for lists too large for the 256 KB execution input)."""
+    in the snapshot bucket (for lists too large for the 256 KB execution input); the window; the batch size
+    (resources per child execution of the Distributed Map)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     run_id: str | None = None
     resources: list[ResourceSpecModel] | None = Field(default=None, min_length=1, max_length=10_000)
     discover: DiscoverSpec | None = None
+    resources_key: str | None = Field(default=None, min_length=1, max_length=1024)
     end_time: datetime | None = None
     lookback_days: int | None = Field(default=None, ge=1, le=455)
     period: int = Field(default=300, ge=60, le=86_400)
+    batch_size: int = Field(default=50, ge=1, le=500)
 
     @field_validator("run_id")
     @classmethod
@@ -80,10 +83,8 @@ class CollectInput(BaseModel):
             raise ValueError("must be a multiple of 60 seconds")
         return v
 
-    resources_key: str | None = Field(default=None, min_length=1, max_length=1024)
-
     @model_validator(mode="after")
-    def _one_source(self) -> CollectInput:
+    def _one_source(self) -> PlanInput:
         given = [n for n in ("resources", "discover", "resources_key") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'resources', 'discover' or 'resources_key'")
@@ -96,12 +97,6 @@ class CollectInput(BaseModel):
 
     def resolved_run_id(self) -> str:
         return self.run_id or "run-" + self.resolved_end().strftime("%Y%m%dT%H%MZ")
-
-
-class PlanInput(CollectInput):
-    """Input of the workflow: what to analyse, plus how many resources one batch (child execution) takes."""
-
-    batch_size: int = Field(default=50, ge=1, le=500)
 
 
 class PlannedBatch(_Strict):

@@ -144,6 +144,7 @@ def _cloudwatch_source(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from cloudsage.core.registry import model_names
     from cloudsage.local import pipeline
 
     progress = (lambda _m: None) if args.quiet else pipeline.stderr_progress
@@ -164,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         "run_id": result.run_id,
         "source": source.label,
         "resources": len(source.specs),
-        "models": [m for m in _model_names()],
+        "models": model_names(),
         "duration_s": round(time.monotonic() - t0, 1),
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "state_machine_steps": result.steps,
@@ -191,12 +192,6 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {insights_path} and {report_path}")
     return 0
-
-
-def _model_names() -> list[str]:
-    from cloudsage.core.registry import model_names
-
-    return model_names()
 
 
 def render_table(insights: list[dict[str, Any]], width: int | None = None) -> str:

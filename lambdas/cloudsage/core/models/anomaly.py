@@ -77,7 +77,7 @@ from cloudsage.core.base import Estimator, check_is_fitted
 from cloudsage.core.errors import InsufficientDataError, InvalidSeriesError
 from cloudsage.core.metrics_catalog import metric_info
 from cloudsage.core.resource import ResourceMetrics
-from cloudsage.core.results import Anomaly, Insight, ModelOutput, iso
+from cloudsage.core.results import SEVERITIES, Anomaly, Insight, ModelOutput, iso
 from cloudsage.core.series import MetricSeries
 
 __all__ = ["ALERT_DEFAULTS", "AnomalyDetector", "analyze", "causal_scores", "min_points", "threshold_for_budget"]
@@ -1625,7 +1625,7 @@ def _severity(sp: _Span, run: _MetricRun) -> str:
     info = metric_info(sp.metric)
     if info.kind == "utilisation" and sp.direction == "up" and sp.observed >= 95.0:
         level = max(level, 3)
-    return ("info", "low", "medium", "high", "critical")[level]
+    return SEVERITIES[level]
 
 
 def _duration(seconds: float) -> str:
