@@ -644,46 +644,77 @@ def _upper(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.8 * len(ordered)))]
 
 
-def _drift_z(
-    test: _DriftTest, cs: list[float], cn: list[int], k: int, t: int, sigma: float, z_threshold: float
-) -> tuple[float, float]:
-    """Drift z at one segment length after ``k`` history points (0 when untestable), and the oldest segment mean.
+def _drift_pass(
+    test: _DriftTest,
+    cs: np.ndarray,
+    cn: np.ndarray,
+    ks: np.ndarray,
+    base: int,
+    ts: list[int],
+    sigmas: np.ndarray,
+    zthr: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drift z at one segment length for a run of scored points (0 when untestable), and the oldest segment mean.
 
-    The four newest segment means must change three times in one direction; the smallest change, over the usual
-    size of a segment-to-segment change, is the statistic. The usual size is judged from samples older than the
-    test window, so a drift cannot teach the scale that it is normal before it has been seen whole, and samples
-    taken just before a flagged drift are dropped.
+    Point ``p`` has ``base + ks[p]`` history points behind it, ``ks[p]`` of them in the prefix sums ``cs``/``cn``
+    (which start ``base`` points in), and the noise scale
+    ``sigmas[p]``. The four newest segment means must change three times in one direction; the smallest change,
+    over the usual size of a segment-to-segment change, is the statistic. The usual size is judged from samples
+    older than the test window, so a drift cannot teach the scale that it is normal before it has been seen whole,
+    and samples taken just before a flagged drift are dropped.
+
+    The segment means come from prefix sums, so they are computed for every point at once; only the scale (a median
+    of samples that mature three segments after they are taken) is carried point by point.
     """
     seg = test.seg
-    if k < 2 * seg:
-        return 0.0, math.nan
-    means = []
-    for j in range(min(_DRIFT_SEGMENTS, k // seg), 0, -1):
-        lo = k - j * seg
+    n = ks.shape[0]
+    z_out, ref_out = np.zeros(n), np.full(n, math.nan)
+    ok = ks + base >= 2 * seg  # fewer points: untestable, and the test's state does not move
+    if not ok.any():
+        return z_out, ref_out
+    nm = np.minimum(_DRIFT_SEGMENTS, (ks + base) // seg)
+    means = np.full((_DRIFT_SEGMENTS, n), math.nan)  # means[j - 1] = mean of the j-th newest segment
+    for j in range(1, _DRIFT_SEGMENTS + 1):
+        has = ok & (nm >= j)
+        lo = np.where(has, ks - j * seg, 0)
         cnt = cn[lo + seg] - cn[lo]
-        means.append((cs[lo + seg] - cs[lo]) / cnt if 2 * cnt >= seg else math.nan)
-    newest = means[-1] - means[-2]
-    z = 0.0
-    if len(means) == _DRIFT_SEGMENTS and len(test.samples) >= _DRIFT_MIN_SAMPLES:
-        d1, d2 = means[1] - means[0], means[2] - means[1]
-        dmin = 0.0
-        if d1 > 0 and d2 > 0 and newest > 0:
-            dmin = min(d1, d2, newest)
-        elif d1 < 0 and d2 < 0 and newest < 0:
-            dmin = max(d1, d2, newest)
-        z = dmin / max(test.scale, _DRIFT_FLOOR * sigma)
-    pending = test.pending
-    if abs(z) > z_threshold:
-        pending.clear()
-    elif t % max(1, seg // _DRIFT_SAMPLES_PER_SEGMENT) == 0 and newest == newest:
-        pending.append((t, abs(newest)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = (cs[lo + seg] - cs[lo]) / cnt
+        means[j - 1] = np.where(has & (2 * cnt >= seg), m, math.nan)
+    newest = means[0] - means[1]
+    d1, d2 = means[2] - means[3], means[1] - means[2]
+    with np.errstate(invalid="ignore"):
+        up = (d1 > 0) & (d2 > 0) & (newest > 0)
+        down = (d1 < 0) & (d2 < 0) & (newest < 0)
+    dmin = np.where(up, np.fmin(np.fmin(d1, d2), newest), np.where(down, np.fmax(np.fmax(d1, d2), newest), 0.0))
+    full = (nm == _DRIFT_SEGMENTS).tolist()
+    ref_out[ok] = means[nm[ok] - 1, np.flatnonzero(ok)]
+    dmins, floors = dmin.tolist(), (_DRIFT_FLOOR * sigmas).tolist()
+    newest_abs = np.abs(newest).tolist()
+    every = max(1, seg // _DRIFT_SAMPLES_PER_SEGMENT)
     delay = (_DRIFT_SEGMENTS - 1) * seg
-    if pending and pending[0][0] <= t - delay:
-        while pending and pending[0][0] <= t - delay:
-            test.samples.append(pending.pop(0)[1])
-        del test.samples[:-_DRIFT_MAX_SAMPLES]
-        test.scale = 1.4826 * _median(test.samples)
-    return z, means[0]
+    samples, pending, scale = test.samples, test.pending, test.scale
+    okl = ok.tolist()
+    for p in range(n):
+        if not okl[p]:
+            continue
+        t = ts[p]
+        z = 0.0
+        if full[p] and len(samples) >= _DRIFT_MIN_SAMPLES:
+            f = floors[p]
+            z = dmins[p] / (f if f > scale else scale)
+            z_out[p] = z
+        if abs(z) > zthr:
+            pending.clear()
+        elif t % every == 0 and newest_abs[p] == newest_abs[p]:
+            pending.append((t, newest_abs[p]))
+        if pending and pending[0][0] <= t - delay:
+            while pending and pending[0][0] <= t - delay:
+                samples.append(pending.pop(0)[1])
+            del samples[:-_DRIFT_MAX_SAMPLES]
+            scale = 1.4826 * _median(samples)
+    test.scale = scale
+    return z_out, ref_out
 
 
 def _median(values: list[float]) -> float:
@@ -710,8 +741,45 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
     base_out, sig_out, ref_out = [nan] * n, [nan] * n, [nan] * n
     anchor_out, revert_out = [False] * n, [False] * n
     nov_out, quiet_out = [0.0] * n, [False] * n
-    z_alert, nov_margin = cfg.z_alert, cfg.novelty
-    hi, lo, quiet_until = st.hi, st.lo, st.quiet_until
+    hi, lo = st.hi, st.lo
+    # per scored point, for the passes after the recursion; rec_k: its index in the prefix sums
+    rec_i: list[int] = []
+    rec_t: list[int] = []
+    rec_x: list[float] = []
+    rec_h0: list[float] = []
+    rec_l0: list[float] = []
+    rec_sig: list[float] = []
+    rec_seas: list[float] = []
+    rec_k: list[int] = []
+    flushed = 0  # records before this one have been through the drift test
+
+    def flush() -> None:
+        """Run the drift test over the points recorded since the last flush, with the prefix sums as they are."""
+        nonlocal flushed
+        if flushed == len(rec_i) or not st.drift:
+            flushed = len(rec_i)
+            return
+        sl = slice(flushed, len(rec_i))
+        flushed = len(rec_i)
+        idx = rec_i[sl]
+        # only the prefix sums the tests can reach: the last four of the longest segments before the first point
+        base = max(0, rec_k[sl.start] - _DRIFT_SEGMENTS * max(cfg.segs))
+        ks = np.asarray(rec_k[sl], dtype=np.int64) - base
+        sig = np.asarray(rec_sig[sl])
+        csa, cna = np.asarray(st.cs[base:]), np.asarray(st.cn[base:], dtype=np.int64)
+        zb = np.asarray([z_out[j] for j in idx])
+        kb = np.asarray([kind_out[j] for j in idx], dtype=np.int8)
+        rb = np.asarray([ref_out[j] for j in idx])
+        for test in st.drift:
+            z3, ref = _drift_pass(test, csa, cna, ks, base, rec_t[sl], sig, zthr)
+            wins = np.abs(z3) > np.abs(zb)
+            if wins.any():
+                zb = np.where(wins, z3, zb)
+                kb = np.where(wins, np.int8(_KIND_DRIFT), kb)
+                rb = np.where(wins, ref + np.asarray(rec_seas[sl]), rb)
+        for j, zv, kv, rv in zip(idx, zb.tolist(), kb.tolist(), rb.tolist(), strict=True):
+            z_out[j], kind_out[j], ref_out[j] = zv, kv, rv
+
     day, week, wbin = cfg.day, cfg.week, cfg.week_bin
     alpha, beta, a_sh = cfg.alpha, cfg.beta, cfg.a_shift
     g_d, g_w = cfg.gamma_d, cfg.gamma_w / cfg.week_bin
@@ -734,9 +802,11 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
         x = vals[i]
         if checks and t % day == 0 and t > 0:
             st.level, st.t = level, t
+            flush()  # the check may restate the prefix sums: the drift test sees them as they were
             _check_seasonality(cfg, st)
             daily, weekly, level, cs, slot_abs = st.daily, st.weekly, st.level, st.cs, st.slot_abs
         if len(hist) >= 2 * cfg.history_cap:
+            flush()
             _trim(cfg, st)
         hist.append(x)
         seas = 0.0
@@ -846,59 +916,17 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
         if fabs(z2) > fabs(z1):
             zbest, kbest = z2, _KIND_SHIFT
 
-        # drift statistic, at each segment length: three same-sign changes between the last four segment means
-        for test in st.drift:
-            z3, ref = _drift_z(test, cs, cn, len(cs) - 1, t, base_sigma, zthr)
-            if fabs(z3) > fabs(zbest):
-                zbest, kbest = z3, _KIND_DRIFT
-                ref_out[i] = ref + seas
-
         z_out[i], kind_out[i] = zbest, kbest
-        # new extreme: beyond the whole range seen so far by `novelty` of that range alerts like z_alert does
-        za = fabs(zbest)
-        nov_up = False
-        if nov_margin > 0.0 and h0 > l0 and (x > h0 or x < l0):
-            znov = z_alert * (x - h0 if x > h0 else l0 - x) / ((h0 - l0) * nov_margin)
-            nov_out[i] = znov
-            if znov > za:
-                za = znov
-                kind_out[i] = _KIND_NOVEL
-                nov_up = x > h0
-        if nov_margin > 0.0:  # the same test on the mean of the last `persist` points (a sustained change)
-            mbuf = st.mean_buf
-            mbuf.append(x)
-            if len(mbuf) > persist:
-                del mbuf[0]
-            if len(mbuf) == persist:
-                mv, mh, ml = math.fsum(mbuf) / persist, st.mean_hi, st.mean_lo
-                excess = mv - mh if mv > mh else ml - mv
-                if mh > ml and excess > 0.0 and excess * math.sqrt(persist) >= _MEAN_MIN_SE * base_sigma:
-                    znov = z_alert * excess / ((mh - ml) * _MEAN_NOVELTY)
-                    if znov > nov_out[i]:
-                        nov_out[i] = znov
-                    if znov > za:
-                        za = znov
-                        kind_out[i] = _KIND_NOVEL
-                        nov_up = mv > mh
-                if mv > mh:
-                    st.mean_hi = mv
-                if mv < ml:
-                    st.mean_lo = mv
-        # one alert per incident: after an alert, the next `persist` points (adapt_s) cannot alert again
-        # A drift is one incident too: for a segment after a drift alert, further drift alerts and new extremes in
-        # its direction (a steady ramp sets a record at every point) are part of it, not new incidents.
-        kind = kind_out[i]
-        same_drift = (
-            t <= st.drift_quiet_until
-            and kind in (_KIND_DRIFT, _KIND_NOVEL)
-            and ((zbest > 0) if kind == _KIND_DRIFT else nov_up) == st.drift_up
-        )
-        if t <= quiet_until or (za >= z_alert and same_drift):
-            quiet_out[i] = True
-        elif za >= z_alert:
-            quiet_until = t + persist
-            if kind == _KIND_DRIFT:
-                st.drift_quiet_until, st.drift_up = t + cfg.seg, zbest > 0
+        # the drift and new-extreme tests and the quiet period after an alert feed nothing back into the baseline:
+        # they run over the chunk afterwards (see flush() and _alerts)
+        rec_i.append(i)
+        rec_t.append(t)
+        rec_k.append(len(cs) - 1)
+        rec_sig.append(base_sigma)
+        rec_seas.append(seas)
+        rec_x.append(x)
+        rec_h0.append(h0)
+        rec_l0.append(l0)
         # An anomalous point updates nothing, and neither do the points after it while the shift statistic stays
         # half-way up in the same direction (a step, unlike a ramp, must not be learnt); a run of such points
         # lasting `persist` steps re-anchors the level: the change is the new normal.
@@ -958,7 +986,9 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
 
     st.level, st.scale_abs, st.scale_q, st.swing = level, scale_abs, scale_q, swing
     st.shift, st.shift_abs, st.t = shift, shift_abs, t
-    st.hi, st.lo, st.quiet_until = hi, lo, quiet_until
+    st.hi, st.lo = hi, lo
+    flush()
+    _alerts(cfg, st, rec_i, rec_t, rec_x, rec_h0, rec_l0, rec_sig, z_out, kind_out, nov_out, quiet_out)
     return _Trace(
         z=np.asarray(z_out),
         kind=np.asarray(kind_out, dtype=np.int8),
@@ -970,6 +1000,80 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
         novelty=np.asarray(nov_out),
         suppressed=np.asarray(quiet_out, dtype=bool),
     )
+
+
+def _alerts(
+    cfg: _Config,
+    st: _State,
+    rec_i: list[int],
+    rec_t: list[int],
+    rec_x: list[float],
+    rec_h0: list[float],
+    rec_l0: list[float],
+    rec_sig: list[float],
+    z_out: list[float],
+    kind_out: list[int],
+    nov_out: list[float],
+    quiet_out: list[bool],
+) -> None:
+    """The new-extreme tests and the quiet period after an alert, over the scored points of one chunk, in order.
+
+    ``rec_h0``/``rec_l0`` are the range of the values before each point, ``rec_sig`` its noise scale, ``z_out`` and
+    ``kind_out`` the dominating test so far (updated here when a new extreme dominates).
+    """
+    z_alert, nov_margin, persist = cfg.z_alert, cfg.novelty, cfg.persist
+    quiet_until, drift_quiet_until, drift_up = st.quiet_until, st.drift_quiet_until, st.drift_up
+    mbuf, mean_hi, mean_lo = st.mean_buf, st.mean_hi, st.mean_lo
+    fabs, sqrt_persist = math.fabs, math.sqrt(persist)
+    for i, t, x, h0, l0, base_sigma in zip(rec_i, rec_t, rec_x, rec_h0, rec_l0, rec_sig, strict=True):
+        zbest = z_out[i]
+        za = fabs(zbest)
+        nov_up = False
+        if nov_margin > 0.0:
+            # new extreme: beyond the whole range seen so far by `novelty` of that range alerts like z_alert does
+            if h0 > l0 and (x > h0 or x < l0):
+                znov = z_alert * (x - h0 if x > h0 else l0 - x) / ((h0 - l0) * nov_margin)
+                nov_out[i] = znov
+                if znov > za:
+                    za = znov
+                    kind_out[i] = _KIND_NOVEL
+                    nov_up = x > h0
+            # the same test on the mean of the last `persist` points (a sustained change)
+            mbuf.append(x)
+            if len(mbuf) > persist:
+                del mbuf[0]
+            if len(mbuf) == persist:
+                mv, mh, ml = math.fsum(mbuf) / persist, mean_hi, mean_lo
+                excess = mv - mh if mv > mh else ml - mv
+                if mh > ml and excess > 0.0 and excess * sqrt_persist >= _MEAN_MIN_SE * base_sigma:
+                    znov = z_alert * excess / ((mh - ml) * _MEAN_NOVELTY)
+                    if znov > nov_out[i]:
+                        nov_out[i] = znov
+                    if znov > za:
+                        za = znov
+                        kind_out[i] = _KIND_NOVEL
+                        nov_up = mv > mh
+                if mv > mh:
+                    mean_hi = mv
+                if mv < ml:
+                    mean_lo = mv
+        # one alert per incident: after an alert, the next `persist` points (adapt_s) cannot alert again
+        # A drift is one incident too: for a segment after a drift alert, further drift alerts and new extremes in
+        # its direction (a steady ramp sets a record at every point) are part of it, not new incidents.
+        kind = kind_out[i]
+        same_drift = (
+            t <= drift_quiet_until
+            and kind in (_KIND_DRIFT, _KIND_NOVEL)
+            and ((zbest > 0) if kind == _KIND_DRIFT else nov_up) == drift_up
+        )
+        if t <= quiet_until or (za >= z_alert and same_drift):
+            quiet_out[i] = True
+        elif za >= z_alert:
+            quiet_until = t + persist
+            if kind == _KIND_DRIFT:
+                drift_quiet_until, drift_up = t + cfg.seg, zbest > 0
+    st.quiet_until, st.drift_quiet_until, st.drift_up = quiet_until, drift_quiet_until, drift_up
+    st.mean_hi, st.mean_lo = mean_hi, mean_lo
 
 
 def _as_values(values: Any) -> np.ndarray:
