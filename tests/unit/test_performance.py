@@ -506,3 +506,16 @@ def test_fit_resource_metrics_equals_fit_on_its_operational_points() -> None:
     # Then both give the same capacity model
     assert a.capacity_ == b.capacity_
     assert a.kind_ == "open"
+
+
+def test_theil_sen_matches_scipy_on_ties_and_noise():
+    from scipy.stats import theilslopes
+
+    from cloudsage.core.models.performance import _theil_sen
+
+    rng = np.random.default_rng(7)
+    for n in (3, 5, 12):
+        x = np.round(rng.uniform(1, 50, n))  # rounded: tied x values, as repeated load levels give
+        y = 0.02 * x + 0.3 + rng.normal(0, 0.05, n)
+        slope, icpt, _, _ = theilslopes(y, x)
+        assert _theil_sen(y, x) == (float(slope), float(icpt))
