@@ -13,7 +13,8 @@ PACK = "AwsSolutions::"
 # Stack-wide: rule id -> reason. None hides a real over-grant.
 STACK_ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM5[Resource::*]": (
-        "Only actions without resource-level permissions use '*': cloudwatch:GetMetricData, tag:GetResources, X-Ray "
+        "Only actions without resource-level permissions use '*': cloudwatch:GetMetricData, tag:GetResources, "
+        "pricing:GetProducts (the cost model's live price refresh), X-Ray "
         "PutTraceSegments/PutTelemetryRecords (active tracing), and the CloudWatch Logs delivery actions Step "
         "Functions needs for execution logging."
     ),
@@ -55,7 +56,8 @@ SERVERLESS_ACKNOWLEDGEMENTS: dict[str, str] = {
 
 # On the role policies only: wildcards that are suffixes of one owned resource.
 SCOPED_WILDCARDS_REASON = (
-    "Wildcards here are suffixes of a single owned resource: objects under the snapshot bucket's runs/ prefix, "
+    "Wildcards here are suffixes of a single owned resource: objects under the snapshot bucket's runs/ prefix "
+    "(and prices/ for the cost model's shared live price file), "
     "and the ':*' version qualifier of the workflow's own functions that the Step Functions Lambda integration "
     "grants."
 )
@@ -74,9 +76,12 @@ def add_nag(app: Construct, stack: CloudSageStack) -> None:
     acks += [Acknowledgment(id=SERVERLESS + r, reason=why) for r, why in SERVERLESS_ACKNOWLEDGEMENTS.items()]
     # Exact findings only (not the whole IAM5 rule), so a new wildcard elsewhere still fails synth.
     bucket = _lid(stack, stack.snapshots.bucket)
-    acks.append(
-        Acknowledgment(id=f"{PACK}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/runs/*]", reason=SCOPED_WILDCARDS_REASON)
-    )
+    for prefix in ("runs", "prices"):
+        acks.append(
+            Acknowledgment(
+                id=f"{PACK}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}/*]", reason=SCOPED_WILDCARDS_REASON
+            )
+        )
     table = _lid(stack, stack.store.table)
     acks.append(
         Acknowledgment(

@@ -55,6 +55,10 @@ class InfraSettings:
         Runs without the condition after which an insight is resolved.
     alert_cooldown_minutes : int
         Per-resource alert cooldown (a more severe alert breaks through).
+    price_source : str
+        ``live`` (default: price-aware models refresh list prices from the Price List Query API at most weekly and
+        share them in the snapshot bucket; the packaged snapshot when the API cannot be used) or ``snapshot``
+        (the packaged, dated snapshot only; no ``pricing:GetProducts`` permission is granted).
     """
 
     layer_dir: str = ""
@@ -70,6 +74,7 @@ class InfraSettings:
     resolve_after_runs: int = 3
     architecture: str = "arm64"
     alert_cooldown_minutes: int = 60
+    price_source: str = "live"
 
     @classmethod
     def from_context(cls, get: Any) -> InfraSettings:
@@ -91,7 +96,10 @@ class InfraSettings:
             resolve_after_runs=int(get("resolve_after_runs") or d.resolve_after_runs),
             architecture=str(get("architecture") or d.architecture),
             alert_cooldown_minutes=int(get("alert_cooldown_minutes") or d.alert_cooldown_minutes),
+            price_source=str(get("price_source") or d.price_source),
         )
+        if settings.price_source not in ("live", "snapshot"):
+            raise ValueError("context price_source must be live or snapshot")
         if settings.architecture not in ("arm64", "x86_64"):
             raise ValueError("context architecture must be arm64 or x86_64 (build the layer with --arch to match)")
         if not settings.schedule.startswith(("rate(", "cron(", "at(")):

@@ -46,6 +46,7 @@ class PipelineFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._code = lambda_.Code.from_asset(str(LAMBDA_CODE_DIR), exclude=CODE_EXCLUDES)
+        self._settings = settings
         self._architecture = ARCHITECTURES[settings.architecture]  # the layer must be built for the same one
         self._retention = retention(settings.log_retention_days)
         self.logs_key = logs_key(self)
@@ -133,14 +134,22 @@ class PipelineFunctions(Construct):
         return named
 
     def _model_function(self, spec: ModelSpec, bucket: s3.IBucket) -> lambda_.Function:
-        fn = self._function(
-            spec.function_id,
-            spec.handler,
-            {"BUCKET_NAME": bucket.bucket_name, "MODEL_NAME": spec.name},
-            memory_mb=spec.memory_mb,
-            timeout_s=spec.timeout_s,
-        )
+        env = {"BUCKET_NAME": bucket.bucket_name, "MODEL_NAME": spec.name}
+        if spec.uses_prices:
+            env["PRICE_SOURCE"] = self._settings.price_source
+        fn = self._function(spec.function_id, spec.handler, env, memory_mb=spec.memory_mb, timeout_s=spec.timeout_s)
         self._objects(fn, bucket, "s3:GetObject", "s3:PutObject")
+        if spec.uses_prices and self._settings.price_source == "live":
+            # The weekly live price refresh, shared by every container through prices/ in the bucket.
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects("prices/*")]
+                )
+            )
+            fn.add_to_role_policy(
+                # The Price List Query API supports no resource-level permissions.
+                iam.PolicyStatement(actions=["pricing:GetProducts"], resources=["*"])
+            )
         return fn
 
     @staticmethod

@@ -118,6 +118,19 @@ def test_get_and_patch_insight_lifecycle(api):
         ("post", "/analyze", {"json": {"series": {}}}, 422, "resource_id"),
         (
             "post",
+            "/models/cost/predict",
+            {
+                "json": {
+                    "resource_id": "r",
+                    "series": {"C": {"values": [1], "start": 0}},
+                    "params": {"price_path": "/x"},
+                }
+            },
+            422,
+            "params",
+        ),
+        (
+            "post",
             "/analyze",
             {"json": {"resource_id": "r", "series": {"CPU": {"values": [1.0]}}}},
             400,

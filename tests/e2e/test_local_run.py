@@ -42,6 +42,13 @@ def test_local_run_succeeds_with_no_failed_model(result):
     assert result.insights, "the demo fleet has incidents"
 
 
+def test_local_run_reports_every_change_to_the_synthesized_template(result):
+    # moto has no Price List API: the cost function runs on the packaged snapshot, and the run says so
+    assert any("PRICE_SOURCE live -> snapshot" in c for c in result.definition_changes)
+    priced = [i for i in result.insights if i["model"] == "cost" and "price_origin" in i.get("evidence", {})]
+    assert priced and all(i["evidence"]["price_origin"].startswith("snapshot") for i in priced)
+
+
 def test_local_run_finds_every_labelled_incident(result, fleet):
     for inc in fleet.incidents:
         metrics = {inc.metric, *inc.related_metrics}

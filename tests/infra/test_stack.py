@@ -217,6 +217,7 @@ def test_architecture_comes_from_context():
         ({"schedule": "every hour"}, "schedule"),
         ({"alert_emails": "not-an-email"}, "email"),
         ({"architecture": "sparc"}, "architecture"),
+        ({"price_source": "cached"}, "price_source"),
     ],
 )
 def test_bad_context_is_rejected_naming_it(context, message):
@@ -276,3 +277,33 @@ def test_dashboard_shows_insights_by_severity_from_the_aggregate_metrics(templat
     body = json.dumps(next(iter(template.find_resources("AWS::CloudWatch::Dashboard").values()))["Properties"])
     for name in ("InsightsCritical", "InsightsHigh", "InsightsMedium", "InsightsLow", "InsightsInfo"):
         assert name in body
+
+
+def _role_actions(template: Template) -> dict[str, set[str]]:
+    """Actions of each role's inline policies, by role logical id."""
+    out: dict[str, set[str]] = {}
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        props = policy["Properties"]
+        for role in props.get("Roles", []):
+            for stmt in props["PolicyDocument"]["Statement"]:
+                actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+                out.setdefault(role["Ref"], set()).update(actions)
+    return out
+
+
+@pytest.mark.parametrize("source", ["live", "snapshot"])
+def test_only_price_aware_models_may_call_the_price_list_api(source):
+    _, stack = build_app(context={"price_source": source})
+    template = Template.from_stack(stack)
+    priced = {s.function_id for s in MODEL_SPECS if s.uses_prices}
+    callers = set()
+    for logical, props in _functions(template).items():
+        actions = _role_actions(template).get(props["Role"]["Fn::GetAtt"][0], set())
+        if "pricing:GetProducts" in actions:
+            callers.add(logical)
+        env = props["Environment"]["Variables"]
+        assert ("PRICE_SOURCE" in env) == any(f in logical for f in priced), logical
+        if "PRICE_SOURCE" in env:
+            assert env["PRICE_SOURCE"] == source
+    assert priced and {c for c in callers if not any(f in c for f in priced)} == set()
+    assert bool(callers) == (source == "live")

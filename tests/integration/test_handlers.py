@@ -215,6 +215,16 @@ def test_model_handler_too_little_history_raises_typed_error(stack_env, lambda_c
         ({"run_id": "r", "resource_id": "x", "snapshot_key": "k"}, "model"),
         ({"run_id": "r", "resource_id": "x", "snapshot_key": "k", "model": "cost"}, "model"),
         ({"run_id": "r", "resource_id": "x", "snapshot_key": "k", "model": "anomaly", "extra": 1}, "extra"),
+        (  # a file path in the function's sandbox is the platform's to set, not the caller's
+            {
+                "run_id": "r",
+                "resource_id": "x",
+                "snapshot_key": "k",
+                "model": "anomaly",
+                "params": {"price_path": "/x"},
+            },
+            "params",
+        ),
     ],
 )
 def test_model_handler_bad_task_input_names_field(stack_env, lambda_context, event, field):
@@ -356,3 +366,55 @@ def test_plan_resources_key_not_a_list_names_the_field(stack_env, lambda_context
     with pytest.raises(InputValidationError) as err:
         plan.lambda_handler({"resources_key": key}, lambda_context)
     assert err.value.field == "resources_key"
+
+
+def _demo_snapshot() -> tuple[str, str]:
+    from cloudsage.local.demo import build_demo_fleet
+
+    res = next(r for r in build_demo_fleet().to_resource_metrics() if r.attributes.get("instance_type"))
+    return res.resource_id, SnapshotStore("snapshots").put_json(
+        f"runs/run-test/snapshots/{res.resource_id}.json", res.to_dict()
+    )
+
+
+def test_cost_model_with_live_prices_uses_the_shared_file_and_says_so(stack_env, lambda_context, monkeypatch, tmp_path):
+    # Given the cost function configured for live prices and a shared live price file with another m5.2xlarge price
+    from cloudsage.adapters import pricing
+    from cloudsage.core.catalog import snapshot_path
+
+    data = json.loads(snapshot_path().read_text())
+    data.update({"origin_kind": "live api", "as_of": "2026-12-05"})
+    data["ec2"]["c6i.large"]["usd_per_hour"] = 0.2
+    live = tmp_path / "live.json"
+    live.write_text(json.dumps(data))
+    calls = []
+
+    def fake_shared(region, store, **kw):
+        calls.append((region, store.bucket))
+        return str(live)
+
+    monkeypatch.setattr(pricing, "shared_live_prices", fake_shared)
+    monkeypatch.setenv("MODEL_NAME", "cost")
+    monkeypatch.setenv("PRICE_SOURCE", "live")
+    rid, key = _demo_snapshot()
+    event = {"run_id": "run-test", "resource_id": rid, "snapshot_key": key, "model": "cost"}
+    # When the model task runs
+    out = model.lambda_handler(event, lambda_context)
+    # Then the shared file was asked for once, and every priced insight names the live origin
+    stored = SnapshotStore("snapshots").get_json(out["result_key"])
+    origins = {i["evidence"].get("price_origin") for i in stored["insights"]} - {None}
+    assert calls == [("us-east-1", "snapshots")]
+    assert origins == {"live api 2026-12-05"}
+
+
+def test_cost_model_snapshot_source_never_calls_the_price_api(stack_env, lambda_context, monkeypatch):
+    from cloudsage.adapters import pricing
+
+    monkeypatch.setattr(pricing, "shared_live_prices", lambda *a, **k: pytest.fail("price API path taken"))
+    monkeypatch.setenv("MODEL_NAME", "cost")
+    monkeypatch.setenv("PRICE_SOURCE", "snapshot")
+    rid, key = _demo_snapshot()
+    event = {"run_id": "run-test", "resource_id": rid, "snapshot_key": key, "model": "cost"}
+    stored = SnapshotStore("snapshots").get_json(model.lambda_handler(event, lambda_context)["result_key"])
+    origins = {i["evidence"].get("price_origin") for i in stored["insights"]} - {None}
+    assert origins and all(o.startswith("snapshot") for o in origins)

@@ -159,3 +159,72 @@ def test_live_price_path_feeds_cost_model_and_origin_says_live(pricing: Any, tmp
     assert path == str(cache)
     assert first.evidence["price_origin"] == "live api 2026-12-05"
     assert first.evidence["monthly_savings_usd"] == pytest.approx(0.4 * 730)
+
+
+# ---------------------------------------------------------------- shared live prices (the Lambda run-time path)
+def _full_refresh_responses(stub: Stubber, m5_large: str = "0.0990000000") -> None:
+    stub.add_response("get_products", {"PriceList": [ec2_item("m5.large", m5_large)]}, params(EC2_FILTERS))
+    stub.add_response("get_products", {"PriceList": [storage_item("gp3", "0.08")]}, params(STORAGE_FILTERS))
+
+
+@pytest.fixture
+def bucket(moto_aws: None) -> Any:
+    from cloudsage.adapters.snapshots import SnapshotStore
+
+    boto3.client("s3").create_bucket(Bucket="snapshots")
+    return SnapshotStore("snapshots")
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_failures() -> Any:
+    from cloudsage.adapters import pricing as module
+
+    module._failed_at.clear()
+    yield
+    module._failed_at.clear()
+
+
+def test_shared_live_prices_one_refresh_serves_every_container(bucket: Any, tmp_path: Path) -> None:
+    from cloudsage.adapters.pricing import SHARED_PRICES_KEY, shared_live_prices
+
+    client = boto3.client("pricing", region_name="us-east-1")
+    # Given no shared copy yet / When the first container asks / Then it refreshes and shares the file
+    with Stubber(client) as stub:
+        _full_refresh_responses(stub)
+        path = shared_live_prices("us-east-1", bucket, cache_dir=tmp_path / "c1", client=client)
+        stub.assert_no_pending_responses()
+    assert path is not None and load_prices(path=path).hourly("m5.large") == 0.099
+    shared = bucket.get_json(SHARED_PRICES_KEY.format(region="us-east-1"))
+    assert shared["origin_kind"] == "live api" and shared["ec2"]["m5.large"]["usd_per_hour"] == 0.099
+    # When another container (empty /tmp) asks / Then it reads the shared copy and makes no API call
+    with Stubber(client) as stub:  # nothing queued: any call would fail
+        path2 = shared_live_prices("us-east-1", bucket, cache_dir=tmp_path / "c2", client=client)
+    assert path2 is not None and load_prices(path=path2).origin.startswith("live api")
+
+
+def test_shared_live_prices_api_refused_means_snapshot_and_no_retry_within_the_hour(
+    bucket: Any, tmp_path: Path
+) -> None:
+    from cloudsage.adapters.pricing import shared_live_prices
+
+    client = boto3.client("pricing", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_products", service_error_code="AccessDeniedException", http_status_code=403)
+        assert shared_live_prices("us-east-1", bucket, cache_dir=tmp_path, client=client) is None
+        stub.assert_no_pending_responses()
+    with Stubber(client):  # a second invocation in the same container does not ask again
+        assert shared_live_prices("us-east-1", bucket, cache_dir=tmp_path, client=client) is None
+
+
+def test_shared_live_prices_corrupt_shared_copy_is_refreshed(bucket: Any, tmp_path: Path) -> None:
+    from cloudsage.adapters.pricing import SHARED_PRICES_KEY, shared_live_prices
+
+    key = SHARED_PRICES_KEY.format(region="us-east-1")
+    bucket.client.put_object(Bucket="snapshots", Key=key, Body=b'{"ec2": "truncated')
+    client = boto3.client("pricing", region_name="us-east-1")
+    with Stubber(client) as stub:
+        _full_refresh_responses(stub, m5_large="0.1010000000")
+        path = shared_live_prices("us-east-1", bucket, cache_dir=tmp_path, client=client)
+        stub.assert_no_pending_responses()
+    assert path is not None and load_prices(path=path).hourly("m5.large") == 0.101
+    assert bucket.get_json(key)["ec2"]["m5.large"]["usd_per_hour"] == 0.101

@@ -19,7 +19,9 @@ refresh when credentials work, else the packaged snapshot (its ``origin`` then s
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import Any
 from cloudsage.core.catalog import PriceBook, instance_specs, load_prices, snapshot_path
 from cloudsage.core.errors import InputValidationError
 
-__all__ = ["live_or_snapshot", "live_price_path", "parse_ec2_item", "refresh_snapshot"]
+__all__ = ["live_or_snapshot", "live_price_path", "parse_ec2_item", "refresh_snapshot", "shared_live_prices"]
 
 PRICING_REGION = "us-east-1"  # the Price List Query API lives in us-east-1 (and two other regions), not everywhere
 SOURCE = "AWS Price List Query API (pricing:GetProducts, {service})"
@@ -242,3 +244,80 @@ def live_price_path(
     )
     book = live_or_snapshot(region, cache, max_age_days=max_age_days, client=client)
     return str(cache) if book.origin.startswith("live api") else None
+
+
+SHARED_PRICES_KEY = "prices/live-{region}.json"
+RETRY_AFTER_FAILURE_S = 3600.0  # a container that could not reach the API does not ask again within the hour
+_failed_at: dict[str, float] = {}
+
+
+def shared_live_prices(
+    region: str,
+    store: Any,
+    *,
+    max_age_days: float = 7.0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    client: Any = None,
+) -> str | None:
+    """A price file refreshed from the live API and shared by every function through S3, or None for the snapshot.
+
+    The run-time path of price-aware model functions. In order: this container's copy when younger than
+    ``max_age_days``; else the shared copy ``prices/live-<region>.json`` in ``store``'s bucket when it is that
+    young (one refresh serves every container and run); else a new refresh, written back to the bucket; else None,
+    and no new attempt from this container for an hour (no pricing endpoint, no permission, throttled). A file that
+    does not read as a price snapshot counts as missing. The caller passes the path as ``price_path``, and every
+    dollar figure then says ``live api <date>``; None means the packaged snapshot, and the figures say so.
+
+    Parameters
+    ----------
+    region : str
+        Region code of the prices.
+    store : SnapshotStore
+        The bucket adapter (its ``client`` and ``bucket``).
+    max_age_days : float
+        Older copies are refreshed.
+    cache_dir : path-like, optional
+        This container's cache folder (default ``$TMPDIR`` or ``/tmp``).
+    client : botocore client, optional
+        Injected ``pricing`` client.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    local = Path(cache_dir or os.environ.get("TMPDIR", "/tmp")) / f"cloudsage-prices-{region}.json"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    max_age = timedelta(days=max_age_days)
+    now = datetime.now(UTC)
+    if local.exists() and now - datetime.fromtimestamp(local.stat().st_mtime, UTC) < max_age and _readable(local):
+        return str(local)
+    key = SHARED_PRICES_KEY.format(region=region)
+    try:
+        obj = store.client.get_object(Bucket=store.bucket, Key=key)
+        if now - obj["LastModified"] < max_age:
+            local.write_bytes(obj["Body"].read())
+            stamp = obj["LastModified"].timestamp()
+            os.utime(local, (stamp, stamp))  # its age is the shared copy's
+            if _readable(local):
+                return str(local)
+    except (BotoCoreError, ClientError, OSError):
+        pass  # no shared copy yet, or unreadable: refresh below
+    if time.monotonic() - _failed_at.get(region, -math.inf) < RETRY_AFTER_FAILURE_S:
+        return None
+    try:
+        refresh_snapshot(region, local, client)
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=local.read_bytes(), ContentType="application/json")
+    except (BotoCoreError, ClientError, InputValidationError, OSError):
+        _failed_at[region] = time.monotonic()
+        return str(local) if local.exists() and _readable(local) and _is_fresh(local, max_age) else None
+    return str(local)
+
+
+def _is_fresh(path: Path, max_age: timedelta) -> bool:
+    return datetime.now(UTC) - datetime.fromtimestamp(path.stat().st_mtime, UTC) < max_age
+
+
+def _readable(path: Path) -> bool:
+    try:
+        load_prices("us-east-1", path=path)
+    except (InputValidationError, ValueError, KeyError, TypeError, AttributeError, OSError):
+        return False  # not a price snapshot (truncated, hand-edited, another format): treated as missing
+    return True

@@ -16,6 +16,9 @@ from cloudsage.core.errors import UnknownModelError
 
 MODEL_HANDLER = "cloudsage.handlers.model.lambda_handler"
 
+RUNTIME_ONLY_PARAMS = frozenset({"price_path"})
+"""Model parameters the platform sets (a file path in the function's sandbox); task and API input may not."""
+
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
@@ -33,6 +36,9 @@ class ModelSpec:
         Default hyperparameters; explicit arguments win over settings, settings over these.
     memory_mb, timeout_s : int
         Lambda sizing for the model's function.
+    uses_prices : bool
+        The model takes ``price_path``: its function may refresh list prices from the Price List Query API
+        (``pricing:GetProducts``) and share them under ``prices/`` in the snapshot bucket.
     """
 
     name: str
@@ -42,6 +48,7 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     memory_mb: int = 1024
     timeout_s: int = 120
+    uses_prices: bool = False
     handler: str = MODEL_HANDLER
 
     @property
@@ -88,6 +95,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         defaults={"strategy": "balanced"},
         memory_mb=512,
         timeout_s=60,
+        uses_prices=True,
     ),
     ModelSpec(
         name="performance",

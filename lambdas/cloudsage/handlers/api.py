@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cloudsage.adapters.insights_store import InsightFilter, InsightsTable, normalize_since
 from cloudsage.core.errors import (
@@ -39,6 +39,7 @@ from cloudsage.core.insights import LifecyclePolicy, aggregate
 from cloudsage.core.registry import get_spec, model_names
 from cloudsage.core.resource import RESOURCE_TYPES, ResourceMetrics
 from cloudsage.core.results import ModelOutput, jsonable
+from cloudsage.handlers.contracts import no_runtime_params
 from cloudsage.handlers.observability import logger
 
 API_TITLE = "CloudSage Insights API"
@@ -185,6 +186,11 @@ class PredictRequest(_In):
     series: dict[Annotated[str, Field(pattern=_METRIC)], SeriesIn] = Field(min_length=1, max_length=MAX_METRICS)
     attributes: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=30)
     params: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=30)
+
+    @field_validator("params")
+    @classmethod
+    def _no_runtime_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return no_runtime_params(v)
 
 
 class FindingOut(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cloudsage.core.registry import RUNTIME_ONLY_PARAMS
 from cloudsage.core.resource import RESOURCE_TYPES, ResourceSpec
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
@@ -146,6 +147,19 @@ class ModelTaskInput(_Strict):
     snapshot_key: str = Field(min_length=1)
     model: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _no_runtime_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return no_runtime_params(v)
+
+
+def no_runtime_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Reject parameters only the platform may set (see ``RUNTIME_ONLY_PARAMS``)."""
+    reserved = sorted(RUNTIME_ONLY_PARAMS & set(params))
+    if reserved:
+        raise ValueError(f"{reserved} cannot be set in a request (the platform sets them)")
+    return params
 
 
 class ModelTaskOutput(BaseModel):

@@ -33,7 +33,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     resource = ResourceMetrics.from_dict(store.get_json(task.snapshot_key))
     if resource.resource_id != task.resource_id:
         raise InputValidationError("snapshot belongs to another resource", field="snapshot_key")
-    output = spec.load_analyze()(resource, **{**spec.defaults, **task.params})
+    params = {**spec.defaults, **task.params}
+    if spec.uses_prices and settings.PRICE_SOURCE == "live" and "price_path" not in params:
+        from cloudsage.adapters.pricing import shared_live_prices  # botocore only where prices are used
+
+        # None: the API could not be used; the model then prices from the packaged snapshot and says so
+        params["price_path"] = shared_live_prices(settings.AWS_REGION, store)
+    output = spec.load_analyze()(resource, **params)
     key = store.put_json(model_output_key(task.run_id, spec.name, resource.resource_id), output.to_dict())
     metrics.add_metric(name="InsightsFound", unit=MetricUnit.Count, value=len(output.insights))
     return ModelTaskOutput(

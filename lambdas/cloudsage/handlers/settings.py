@@ -26,6 +26,8 @@ class CollectSettings(_Settings):
 class ModelSettings(_Settings):
     BUCKET_NAME: str = Field(min_length=3)
     MODEL_NAME: str = Field(min_length=1)
+    PRICE_SOURCE: Literal["live", "snapshot"] = "snapshot"  # set on price-aware models only (ModelSpec.uses_prices)
+    AWS_REGION: str = "us-east-1"
 
 
 class AggregateSettings(_Settings):

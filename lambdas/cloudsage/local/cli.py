@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     print(render_alerts(result.alerts))
     if result.definition_changes:
         print(
-            "\nthe local Step Functions interpreter ran the synthesized definition with: "
+            "\nthe local run changed, from the synthesized template: "
             + "; ".join(result.definition_changes)
             + " (see docs/architecture.md)"
         )

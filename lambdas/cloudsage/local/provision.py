@@ -148,6 +148,12 @@ UNSUPPORTED_MAP_FIELDS = (
 )
 
 
+LOCAL_ENV: dict[str, tuple[str, str]] = {
+    "PRICE_SOURCE": ("snapshot", "moto has no Price List Query API"),
+}
+"""Function environment values the local run replaces, with the reason (reported like definition changes)."""
+
+
 def localize_definition(definition: dict[str, Any]) -> tuple[str, list[str]]:
     """The synthesized definition, minus what the local interpreter cannot run; returns it and what changed.
 
@@ -244,9 +250,15 @@ def provision(template: dict[str, Any], region: str) -> LocalStack:
 
     lam = aws_client("lambda")
     code = _zip_stub()
+    env_changes: list[str] = []
     for logical in by_type.get("AWS::Lambda::Function", []):
         props = resolve(resources[logical]["Properties"], physical, region)
         name = _local_name(logical)
+        variables = props.setdefault("Environment", {}).setdefault("Variables", {})
+        for var, (value, why) in LOCAL_ENV.items():
+            if var in variables and variables[var] != value:
+                env_changes.append(f"{logical}: {var} {variables[var]} -> {value} ({why})")
+                variables[var] = value
         created = lam.create_function(
             FunctionName=name,
             Runtime=props["Runtime"],
@@ -274,7 +286,7 @@ def provision(template: dict[str, Any], region: str) -> LocalStack:
     for logical in by_type.get("AWS::StepFunctions::StateMachine", []):
         props = resources[logical]["Properties"]
         definition, changes = localize_definition(json.loads(resolve(props["DefinitionString"], physical, region)))
-        stack.definition_changes = changes
+        stack.definition_changes = changes + env_changes
         arn = sfn.create_state_machine(
             name=_local_name(logical), definition=definition, roleArn=role_arn, type="STANDARD"
         )["stateMachineArn"]
