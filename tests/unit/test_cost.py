@@ -137,6 +137,40 @@ def test_rightsizing_options_ranked_by_savings() -> None:
     assert savings == sorted(savings, reverse=True)
 
 
+def _short_saturated_spells() -> np.ndarray:
+    # ~10 % CPU with 1 % of the intervals (40 five-minute points, in 4 spells) pinned at 97 %: censored demand
+    cpu = steady(10, 1.0, seed=3)
+    for start in (500, 1500, 2500, 3500):
+        cpu[start : start + 10] = 97.0
+    return cpu
+
+
+def test_rightsize_never_below_todays_capacity_when_saturated() -> None:
+    # Given an m5.2xlarge (32 GiB kept) whose CPU is pinned at 97 % in 1 % of the intervals: the true demand there
+    # is at least the whole instance, but 97 % of m5.2xlarge fits a t3.2xlarge (2 % less capacity, credits plenty)
+    demand = _short_saturated_spells() / 100.0 * instance_spec("m5.2xlarge").capacity
+    book = load_prices()
+    _, cands = rightsize(demand, "m5.2xlarge", book, percentile=95, headroom=0.10)
+    # Then no candidate has less capacity than today's (the censored intervals exceed any smaller type)
+    assert cands
+    assert all(spec.capacity >= instance_spec("m5.2xlarge").capacity for spec, _, _ in cands)
+    # and a pure percentile rule (tail check off) is blind to it: the guard is what keeps the t3.2xlarge out
+    _, blind = rightsize(demand, "m5.2xlarge", book, percentile=95, headroom=0.10, max_exceed_share=None)
+    assert blind[0][0].instance_type != cands[0][0].instance_type
+    assert blind[0][0].capacity < instance_spec("m5.2xlarge").capacity
+
+
+def test_rightsize_unsaturated_spells_may_downsize() -> None:
+    # Given the same spells at 80 % instead of 97 % (not censored: the demand is observed)
+    cpu = _short_saturated_spells()
+    cpu[cpu > 90] = 80.0
+    demand = cpu / 100.0 * instance_spec("m5.2xlarge").capacity
+    _, cands = rightsize(demand, "m5.2xlarge", load_prices(), percentile=95, headroom=0.10)
+    # Then a type with less capacity than today's that still covers the spells is acceptable
+    assert cands[0][0].capacity < instance_spec("m5.2xlarge").capacity
+    assert cands[0][0].capacity >= float(demand.max())
+
+
 @settings(max_examples=20, deadline=None)
 @given(level=st.floats(1.0, 90.0), seed=st.integers(0, 1000))
 def test_strategies_more_conservative_never_cheaper(level: float, seed: int) -> None:

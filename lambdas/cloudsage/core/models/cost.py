@@ -16,11 +16,14 @@ strategy              percentile  headroom  for
 Required capacity = percentile x (1 + headroom). On top of the percentile, **every** strategy also checks the
 whole fit window: the observed demand may exceed a candidate's capacity in at most ``max_exceed_share`` of the
 intervals (0.1 % by default, about 4 five-minute points in two weeks), so a rare but long tail beyond the
-percentile is not ignored. Burstable candidates (t3/t4g) are only accepted when a CPU-credit simulation of the
-window never runs out (standard credit mode, starting from an empty balance since T3/T4g get no launch credits) and
-the mean utilisation with headroom stays under the baseline. Memory is sized only when a memory metric exists
-(``MemoryUtilization`` or ``mem_used_percent``: its P99.5 plus 20 %); without one, no candidate has less memory than
-today's type. Measured network is kept below 80 % of a candidate's bandwidth.
+percentile is not ignored. An interval where today's type runs at 95 % or more is *censored* (the true demand is at
+least the whole instance, how much more is unknown): in that check it exceeds every candidate with less capacity
+than today's, so a workload saturated in more than that share of the window never moves to a smaller type, however
+short its spells and however close the smaller type's capacity. Burstable candidates (t3/t4g) are only accepted when
+a CPU-credit simulation of the window never runs out (standard credit mode, starting from an empty balance since
+T3/T4g get no launch credits) and the mean utilisation with headroom stays under the baseline. Memory is sized
+only when a memory metric exists (``MemoryUtilization`` or ``mem_used_percent``: its P99.5 plus 20 %); without one,
+no candidate has less memory than today's type. Measured network is kept below 80 % of a candidate's bandwidth.
 
 Finding (the Compute Optimizer vocabulary): ``under-provisioned`` when today's type is below the requirement,
 ``over-provisioned`` when a cheaper type meets it, else ``optimised``. Performance risk 0-4 from the projected
@@ -65,6 +68,7 @@ __all__ = [
     "credit_exhausted_share",
     "gp2_to_gp3",
     "lambda_memory_options",
+    "performance_risk",
     "rightsize",
 ]
 
@@ -81,6 +85,9 @@ STRATEGIES: dict[str, tuple[float, float]] = {
 MEMORY_METRICS = ("MemoryUtilization", "mem_used_percent")
 _MEMORY_PERCENTILE, _MEMORY_HEADROOM = 99.5, 0.20
 _NETWORK_MAX_SHARE = 0.8
+#: at or above this share of today's capacity an interval is *censored*: today's type is full, so the true demand is
+#: unknown (at least the whole instance); CloudWatch rarely shows a busy instance above 95-99 %, whence 95 %.
+_SATURATED_SHARE = 0.95
 _MIN_POINTS = 288  # one day of 5-minute points (scaled by period in analyze)
 _PLOT_POINTS = 600
 
@@ -246,7 +253,11 @@ def credit_exhausted_share(
     return empty / util_pct.size
 
 
-def _risk(p995_pct: float, burstable: bool) -> int:
+def performance_risk(p995_pct: float, burstable: bool) -> int:
+    """Performance risk 0 (none) to 4 (very high) of a type from its projected P99.5 CPU utilisation (%).
+
+    < 60 %: 0, < 75 %: 1, < 90 %: 2, < 100 %: 3, else 4; a burstable type is at least 1 (its credits can run out).
+    """
     level = 0 if p995_pct < 60 else 1 if p995_pct < 75 else 2 if p995_pct < 90 else 3 if p995_pct < 100 else 4
     return max(level, 1) if burstable else level
 
@@ -293,6 +304,8 @@ def rightsize(
     max_exceed_share : float or None
         Also require that at most this share of the observed intervals would have exceeded 100 % of the
         candidate's capacity (the tail beyond the percentile); None switches the check off (a pure percentile rule).
+        Intervals where today's type runs at 95 % or more are censored (the true demand is unknown, at least the
+        whole instance): they count as exceeding every candidate with less capacity than today's.
 
     Returns
     -------
@@ -305,6 +318,9 @@ def rightsize(
     mem = cur.memory_gib if required_memory_gib is None else float(required_memory_gib)
     p995 = float(np.percentile(demand, 99.5)) if demand.size else 0.0
     scaled = demand * (1.0 + headroom)
+    # censored intervals: today's type was full, the true demand was at least its whole capacity, so they exceed
+    # every candidate with less capacity than today's (else a type 2 % smaller than a saturated one would look safe)
+    censored = demand >= _SATURATED_SHARE * cur.capacity
     specs = instance_specs()
     names = list(candidates) if candidates is not None else list(specs)
     out: list[tuple[InstanceSpec, float, float]] = []
@@ -327,8 +343,12 @@ def rightsize(
                 continue
         elif spec.capacity < need:
             continue
-        if max_exceed_share is not None and demand.size and float(np.mean(demand > spec.capacity)) > max_exceed_share:
-            continue
+        if max_exceed_share is not None and demand.size:
+            over = demand > spec.capacity
+            if spec.capacity < cur.capacity:
+                over = over | censored
+            if float(np.mean(over)) > max_exceed_share:
+                continue
         out.append((spec, book.hourly(name), 100.0 * p995 / spec.capacity))
     out.sort(key=lambda t: (t[1], -t[0].capacity, t[0].instance_type))
     return need, out
@@ -631,7 +651,7 @@ class CostOptimizer(BaseEstimator):
                         current_month,
                         origin,
                         proj=proj,
-                        risk=_risk(proj, cand.burstable),
+                        risk=performance_risk(proj, cand.burstable),
                         note="burstable: standard credit mode assumed" if cand.burstable else "",
                     )
                 )
@@ -733,7 +753,7 @@ class CostOptimizer(BaseEstimator):
                 current,
                 origin,
                 proj=proj,
-                risk=_risk(proj, cand.burstable),
+                risk=performance_risk(proj, cand.burstable),
                 note=f"arm64; capacity {cand.capacity:.2f} vs {spec.capacity:.2f} (CoreMark)",
             )
         ]
