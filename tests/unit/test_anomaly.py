@@ -451,6 +451,46 @@ def test_anomaly_detector_step_inside_the_range_is_a_new_extreme_of_the_mean() -
     assert np.any(det.trace_.novelty[2500:2512] >= det.config_.z_alert)
 
 
+@pytest.mark.parametrize(("share", "alerts"), [(0.12, True), (0.08, False)])
+def test_anomaly_detector_value_in_a_never_visited_part_of_the_range_is_novel(share: float, alerts: bool) -> None:
+    # Given four days of noise (sd 0.5) around 10 with a spike to about 100 twice a day (a habit), then one point
+    # inside the range, `share` of the range away from every value seen so far (between the noise and the spikes)
+    rng = np.random.default_rng(46)
+    y = 10.0 + rng.normal(0.0, 0.5, 4 * DAY)
+    y[DAY // 4 :: DAY // 2] = 100.0 + rng.normal(0.0, 1.0, y[DAY // 4 :: DAY // 2].size)
+    i = 4 * DAY - 20
+    seen = y[:i]
+    y[i] = float(np.max(seen[seen < 50.0])) + share * float(np.max(seen) - np.min(seen))
+
+    # When fitted at the NAB operating point
+    det = AnomalyDetector(**ALERT_DEFAULTS).fit(y)
+
+    # Then the gap test reaches the alert level exactly when the gap is past a tenth of the range
+    assert bool(det.trace_.novelty[i] >= det.config_.z_alert) is alerts
+
+
+@pytest.mark.parametrize(("share", "alerts"), [(0.4, True), (0.15, False)])
+def test_anomaly_detector_spike_after_a_level_shift_is_judged_against_the_new_level(share: float, alerts: bool) -> None:
+    # Given noise (sd 1) around 10, a step to 25 whose first point overshoots to 40, and three days later one point
+    # above the new level's values so far by `share` of their range (still inside the whole history's range)
+    rng = np.random.default_rng(47)
+    y = 10.0 + rng.normal(0.0, 1.0, 6 * DAY)
+    step, i = 2 * DAY, 5 * DAY
+    y[step:] += 15.0
+    y[step] = 40.0
+    regime = y[step + 1 : i]
+    y[i] = float(np.max(regime)) + share * float(np.max(regime) - np.min(regime))
+    assert y[i] < 40.0
+
+    # When fitted at the NAB operating point
+    det = AnomalyDetector(**ALERT_DEFAULTS).fit(y)
+
+    # Then the step became the new normal, and the point is novel against the new regime's own range when it
+    # clears it by more than a quarter of that range (a spike the whole-history range would hide)
+    assert det.trace_.reanchored[step : step + DAY].any()
+    assert bool(det.trace_.novelty[i] >= det.config_.z_alert) is alerts
+
+
 def test_causal_scores_steady_ramp_alerts_about_once_a_day_not_at_every_record() -> None:
     # Given ten quiet days (noise sd 2), then a steady ramp of +30 over four days (every point a new record)
     rng = np.random.default_rng(4)
