@@ -109,3 +109,49 @@ def test_cli_bad_csv_fails_naming_line_and_column(tmp_path, capsys):
         main(["analyze", "--metrics", str(bad), "--out", str(tmp_path / "out")])
     assert "line 2" in str(exit_info.value.code) and "value" in str(exit_info.value.code)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_analyze_source_cloudwatch_fetches_real_metrics_then_runs_the_pipeline(tmp_path, monkeypatch, capsys):
+    """`cloudsage analyze --source cloudwatch`: the metrics come from a CloudWatch endpoint (here a separate moto
+    server standing in for the user's account, reached through AWS_ENDPOINT_URL as boto3 would), then the
+    pipeline runs on the embedded emulator."""
+    import dataclasses
+    import socket
+    import time
+
+    from moto.server import ThreadedMotoServer
+
+    from cloudsage.adapters.aws import reset_clients
+    from cloudsage.local.pipeline import load_metrics
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    account = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    account.start()
+    try:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            monkeypatch.setenv(key, "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        reset_clients()
+        # Given a database whose last 8 days of metrics are in "the account" (ending now, the window the CLI asks for;
+        # one resource: moto's own GetMetricData is quadratic in the stored points)
+        recent = build_demo_fleet(days=8, end=time.time() + 86400)
+        source = source_from_demo(recent)
+        source.specs = [s for s in source.specs if s.resource_id == "orders-db"]
+        load_metrics(source, lambda _m: None)
+        resources = tmp_path / "fleet.json"
+        resources.write_text(json.dumps([dataclasses.asdict(s) | {"metrics": list(s.metrics)} for s in source.specs]))
+        # When the CLI analyses them from CloudWatch
+        args = ["analyze", "--source", "cloudwatch", "--resources", str(resources), "--days", "8"]
+        code = main([*args, "--out", str(tmp_path), "--quiet"])
+    finally:
+        account.stop()
+        reset_clients()
+    # Then it went through the pipeline and its insights are written
+    assert code == 0
+    data = json.loads((tmp_path / "insights.json").read_text())
+    assert "analysing 1 resources from the CloudWatch" in capsys.readouterr().err
+    assert {i["resource_id"] for i in data["insights"]} == {"orders-db"}
+    assert data["insights"]
