@@ -241,6 +241,77 @@ def test_forecast_interval_unknown_level_raises() -> None:
     assert np.all(lo <= hi)
 
 
+# ---------------------------------------------------------------------------------------------- fast paths
+# The forecaster's CPU savings are refactors that must give the same numbers as the direct computation.
+@pytest.mark.parametrize(("start", "period", "n"), [(T0, 300, 5000), (T0 + 7.0, 3600, 700), (0.0, 600, 100)])
+def test_design_matrix_cycle_gather_equals_direct(start: float, period: int, n: int) -> None:
+    from cloudsage.core.models.scaling import _Design, _design_matrix
+
+    t = start + period * np.arange(n, dtype=np.float64)
+    design = _Design("daily+weekly", 11, (1, 2, 3))
+    np.testing.assert_allclose(_design_matrix(t, design, period), _design_matrix(t, design), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("period", "days", "missing"), [(300, 9, 0.0), (3600, 30, 0.1), (600, 15, 0.3)])
+def test_seasonal_fit_summed_per_phase_equals_row_by_row(period: int, days: int, missing: float) -> None:
+    from cloudsage.core.models.scaling import _Design, _design_matrix, _phases, _seasonal_fit
+
+    steps = 86_400 // period
+    n = days * steps
+    t = T0 + 1800.0 + period * np.arange(n, dtype=np.float64)  # not starting at midnight: phases are offset
+    rng = np.random.default_rng(1)
+    y = 10.0 * np.sin(2 * np.pi * t / 86_400) + rng.standard_t(2, n)  # heavy tails: the Huber weights matter
+    ok = rng.random(n) >= missing
+    X = _design_matrix(t, _Design("daily", 6, ()))
+    w_time = 0.5 ** ((t[-1] - t) / (14 * 86_400))
+    y0 = np.where(ok, y, 0.0)
+    direct = _seasonal_fit(X, y0, ok, w_time, 1e-9)
+    phased = _seasonal_fit(X, y0, ok, w_time, 1e-9, _phases(n, t[0], period, steps))
+    np.testing.assert_allclose(phased, direct, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 101])
+def test_gap_scales_equal_the_robust_scale_of_each_gap(n: int) -> None:
+    from cloudsage.core.models.scaling import _gap_scales, _robust_scale
+
+    states = np.random.default_rng(n).normal(size=(n, 5))
+    states[:, 4] = states[:, 1]  # a gap of zeros: MAD 0, mean-absolute-deviation fallback
+    expected = [_robust_scale(states[:, 1] - states[:, i]) for i in range(2, 5)]
+    assert _gap_scales(states) == expected
+
+
+def test_convex_weights_batched_match_one_by_one_and_are_convex() -> None:
+    from cloudsage.core.models.scaling import _convex_weights
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(400, 1))
+    S = base + 0.1 * rng.normal(size=(400, 5))  # strongly correlated levels, like the ladder
+    targets = [S @ rng.dirichlet(np.ones(5)) + 0.05 * rng.normal(size=400) for _ in range(6)]
+    A = np.array([S.T @ S] * len(targets))
+    b = np.array([S.T @ r for r in targets])
+    batched = _convex_weights(A, b, 1.0)
+    one_by_one = np.vstack([_convex_weights(A[i : i + 1], b[i : i + 1], 1.0) for i in range(len(targets))])
+    np.testing.assert_array_equal(batched, one_by_one)
+    assert np.all(batched >= 0)
+    np.testing.assert_allclose(batched.sum(axis=1), 1.0)
+    singular = np.zeros((1, 5, 5))  # no data (all-zero normal equations): still a convex combination
+    np.testing.assert_allclose(_convex_weights(singular, np.zeros((1, 5)), 0.0).sum(), 1.0)
+
+
+def test_forecaster_hourly_first_hour_ensemble_is_deterministic_and_tracks_truth() -> None:
+    hours = 24 * 28
+    t = np.arange(hours + 24)
+    truth = 100 + 30 * np.sin(2 * np.pi * t / 24)
+    y = truth[:hours] + np.random.default_rng(5).normal(0, 2, hours)
+    est = ScalingForecaster(horizon=24, period_s=3600, start_s=T0).fit(y)
+    assert len(est.cores_) >= 3  # the first hour averages every seasonal design's ladder (plus the long-horizon one)
+    fc = est.predict()
+    err = np.abs(np.asarray(fc.mean) - truth[hours:])
+    assert err[0] < 6.0
+    assert err.mean() < 4.0
+    assert fc == ScalingForecaster(horizon=24, period_s=3600, start_s=T0).fit(y).predict()
+
+
 # ---------------------------------------------------------------------------------------------- capacity
 def test_learn_capacity_recovers_line_despite_saturation_incident() -> None:
     # Given cpu = 5 + 0.01 * requests per instance, with a 95 % CPU incident on 10 % of the points
