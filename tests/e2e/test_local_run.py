@@ -135,16 +135,16 @@ def test_cli_analyze_source_cloudwatch_fetches_real_metrics_then_runs_the_pipeli
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         reset_clients()
-        # Given a database whose last 8 days of metrics are in "the account" (ending now, the window the CLI asks for;
-        # one resource: moto's own GetMetricData is quadratic in the stored points)
-        recent = build_demo_fleet(days=8, end=time.time() + 86400)
+        # Given a database whose last 8 days of hourly metrics are in "the account" (ending now, the window the CLI
+        # asks for; one resource at hourly points: moto's own GetMetricData is quadratic in the stored points)
+        recent = build_demo_fleet(days=8, period=3600, end=time.time() + 86400)
         source = source_from_demo(recent)
         source.specs = [s for s in source.specs if s.resource_id == "orders-db"]
         load_metrics(source, lambda _m: None)
         resources = tmp_path / "fleet.json"
         resources.write_text(json.dumps([dataclasses.asdict(s) | {"metrics": list(s.metrics)} for s in source.specs]))
         # When the CLI analyses them from CloudWatch
-        args = ["analyze", "--source", "cloudwatch", "--resources", str(resources), "--days", "8"]
+        args = ["analyze", "--source", "cloudwatch", "--resources", str(resources), "--days", "8", "--period", "3600"]
         code = main([*args, "--out", str(tmp_path), "--quiet"])
     finally:
         account.stop()

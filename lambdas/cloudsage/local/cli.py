@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("--source", choices=("csv", "cloudwatch"), default="csv")
     analyze.add_argument("--resources", type=Path, help="with --source cloudwatch: JSON list of resources")
     analyze.add_argument("--days", type=int, default=14, help="with --source cloudwatch: history to fetch")
+    analyze.add_argument(
+        "--period",
+        type=int,
+        default=300,
+        choices=(60, 300, 900, 3600),
+        help="with --source cloudwatch: seconds per datapoint (default 300; 3600 for long histories)",
+    )
 
     prices = sub.add_parser("prices", help="the EC2/EBS price snapshot")
     prices_sub = prices.add_subparsers(dest="prices_command", required=True)
@@ -136,8 +143,8 @@ def _cloudwatch_source(args: argparse.Namespace) -> Any:
         specs = [ResourceSpecModel.model_validate(r).to_spec() for r in json.loads(args.resources.read_text())]
     except (OSError, ValueError) as exc:
         raise SystemExit(f"cloudsage analyze: {args.resources}: {exc}") from None
-    end = time.time() // 300 * 300
-    resources, skipped = CloudWatchSource().fetch(specs, end - args.days * 86400, end, 300)
+    end = time.time() // args.period * args.period
+    resources, skipped = CloudWatchSource().fetch(specs, end - args.days * 86400, end, args.period)
     for rid, why in skipped.items():
         print(f"  skipped {rid}: {why}", file=sys.stderr)
     return pipeline.source_from_resources(resources, label="CloudWatch")
