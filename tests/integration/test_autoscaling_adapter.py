@@ -91,3 +91,62 @@ def test_writer_recurring_writes_daily_cron_actions(group: str) -> None:
     got = boto3.client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=group)
     rec = {a["ScheduledActionName"]: a["Recurrence"] for a in got["ScheduledUpdateGroupActions"]}
     assert rec == {"cloudsage-daily-scale-out-0155": "55 1 * * *", "cloudsage-daily-scale-in-0415": "15 4 * * *"}
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+def _recent_group_csv(tmp_path: Any, group: str) -> Any:
+    """The demo fleet's web tier, ending now, as the CSV `cloudsage analyze` reads, under the group's name."""
+    import time
+
+    from cloudsage.local.demo import build_demo_fleet, fleet_to_csv
+
+    path = tmp_path / "fleet.csv"
+    fleet_to_csv(build_demo_fleet(end=time.time() + 86400), path)
+    lines = path.read_text().splitlines()
+    path.write_text(
+        "\n".join([lines[0]] + [ln.replace("web-api-asg", group) for ln in lines[1:] if "web-api-asg" in ln])
+    )
+    return path
+
+
+def test_cli_schedule_dry_run_prints_the_plan_and_writes_nothing(group: str, tmp_path: Any, capsys: Any) -> None:
+    from cloudsage.local.cli import main
+
+    csv_path = _recent_group_csv(tmp_path, group)
+    assert main(["schedule", "--group", group, "--metrics", str(csv_path)]) == 0
+    out = capsys.readouterr().out
+    assert "[dry run] web-asg: cloudsage-scale-out-" in out and "nothing written" in out
+    assert "requests per 5 min per instance" in out  # capacity learnt from the group's own history
+    assert (
+        boto3.client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=group)[
+            "ScheduledUpdateGroupActions"
+        ]
+        == []
+    )
+
+
+def test_cli_schedule_apply_writes_future_actions_and_replaces_its_own(group: str, tmp_path: Any, capsys: Any) -> None:
+    from cloudsage.local.cli import main
+
+    csv_path = _recent_group_csv(tmp_path, group)
+    asg = boto3.client("autoscaling")
+    asg.put_scheduled_update_group_action(  # an operator's own action stays
+        AutoScalingGroupName=group, ScheduledActionName="nightly-batch", Recurrence="0 2 * * *", DesiredCapacity=3
+    )
+    for _ in range(2):  # applying twice leaves one set of cloudsage actions
+        assert main(["schedule", "--group", group, "--metrics", str(csv_path), "--apply"]) == 0
+    names = [
+        a["ScheduledActionName"]
+        for a in asg.describe_scheduled_actions(AutoScalingGroupName=group)["ScheduledUpdateGroupActions"]
+    ]
+    ours = [n for n in names if n.startswith("cloudsage-")]
+    assert "nightly-batch" in names and ours and len(ours) == len(set(ours))
+    assert f"wrote {len(ours)} scheduled actions to {group} (replaced {len(ours)} earlier" in capsys.readouterr().out
+
+
+def test_cli_schedule_unknown_group_names_the_known_ones(tmp_path: Any) -> None:
+    from cloudsage.local.cli import main
+
+    csv_path = _recent_group_csv(tmp_path, "web-asg")
+    with pytest.raises(SystemExit, match="no metrics for group 'nope' \\(resources: web-asg\\)"):
+        main(["schedule", "--group", "nope", "--metrics", str(csv_path)])

@@ -19,6 +19,10 @@ examples:
                                                   analyse real CloudWatch metrics (your AWS credentials)
   cloudsage api --port 8080                       serve the Insights API on 127.0.0.1 over an analysed demo fleet
   cloudsage prices refresh                        rebuild the price snapshot from the AWS Price List API
+  cloudsage schedule --group web-api-asg --metrics demo.csv --recurring
+                                                  the group's capacity plan as scheduled actions (dry run)
+  cloudsage schedule --group my-asg --source cloudwatch --resources fleet.json --apply
+                                                  write them to the Auto Scaling group (your AWS credentials)
 
 CSV format (header required; unit and resource_type optional):
   timestamp,resource_id,metric,value[,unit][,resource_type]
@@ -60,6 +64,27 @@ def main(argv: list[str] | None = None) -> int:
     refresh.add_argument("--region", default="us-east-1")
     refresh.add_argument("--out", type=Path, help="where to write it (default: the packaged snapshot)")
 
+    sched = sub.add_parser(
+        "schedule",
+        help="plan an Auto Scaling group's capacity and write it as scheduled actions (dry run unless --apply)",
+        description="Forecast the group's load, learn its per-instance capacity and plan capacity ahead of the "
+        "forecast (ScalingPredictor), then print the plan as EC2 Auto Scaling scheduled actions. Nothing is written "
+        "unless --apply is given; target tracking stays in charge, the scheduled actions raise its floor ahead of "
+        "forecast peaks.",
+    )
+    sched.add_argument("--group", required=True, help="Auto Scaling group name (its resource_id in the metrics)")
+    sched.add_argument("--metrics", type=Path, help="long-format CSV (as for analyze)")
+    sched.add_argument("--source", choices=("csv", "cloudwatch"), default="csv")
+    sched.add_argument("--resources", type=Path, help="with --source cloudwatch: JSON list of resources")
+    sched.add_argument("--days", type=int, default=14, help="with --source cloudwatch: history to fetch")
+    sched.add_argument("--period", type=int, default=300, choices=(60, 300, 900, 3600))
+    sched.add_argument("--horizon-hours", type=float, default=48.0, help="plan this far ahead (default 48)")
+    sched.add_argument("--warmup-s", type=float, default=300.0, help="instance warm-up: act this much earlier")
+    sched.add_argument(
+        "--recurring", action="store_true", help="write the changes the plan repeats every day as daily cron actions"
+    )
+    sched.add_argument("--apply", action="store_true", help="write the actions (replacing earlier cloudsage-* ones)")
+
     api = sub.add_parser("api", help="serve the Insights API on 127.0.0.1 (demo data unless --table)", add_help=False)
     api.add_argument("api_args", nargs=argparse.REMAINDER, help="see `cloudsage api --help`")
 
@@ -78,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo_csv(args)
         if args.command == "prices":
             return _prices_refresh(args)
+        if args.command == "schedule":
+            return _schedule(args)
         return _run(args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -110,6 +137,76 @@ def _prices_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    """Plan one group's capacity and print (or, with --apply, write) it as scheduled actions."""
+    from cloudsage.adapters.autoscaling import ScheduledActionWriter
+    from cloudsage.core.errors import CloudSageError
+    from cloudsage.core.models.scaling import group_plan
+
+    resources = _schedule_resources(args)
+    group = next((r for r in resources if r.resource_id == args.group), None)
+    if group is None:
+        known = ", ".join(sorted(r.resource_id for r in resources)) or "none"
+        raise SystemExit(f"cloudsage schedule: no metrics for group {args.group!r} (resources: {known})")
+    params = {"horizon_s": args.horizon_hours * 3600.0, "warmup_s": args.warmup_s}
+    try:
+        gp = group_plan(group, **params)
+    except CloudSageError as exc:
+        raise SystemExit(f"cloudsage schedule: {args.group}: {exc}") from None
+    plan = gp.plan
+    print(
+        f"{args.group}: {gp.current} instances now; {gp.capacity.per_instance:.1f} {gp.unit} per instance at the "
+        f"target CPU ({gp.capacity.method}); {gp.forecast.seasonality} forecast, {len(gp.forecast.mean)} steps; "
+        f"plan {plan.instance_hours:.1f} instance-hours vs {plan.instance_hours_current:.1f} at today's size"
+    )
+    print(_plan_table(plan.actions))
+    now = time.time()
+    writer = ScheduledActionWriter()
+    if args.apply:
+        removed = writer.clear(args.group)
+        written = writer.write(args.group, plan, apply=True, now=now, recurring=args.recurring)
+        print(f"wrote {len(written)} scheduled actions to {args.group} (replaced {removed} earlier cloudsage-* ones)")
+        return 0
+    planned = writer.write(args.group, plan, apply=False, now=now, recurring=args.recurring)
+    if not planned:
+        past = sum(a.kind in ("scale_out", "scale_in") and a.at <= now for a in plan.actions)
+        if args.recurring:
+            why = "the plan repeats no change at the same time (within 30 minutes) every day"
+        elif past:
+            ends = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(gp.forecast.start))
+            why = f"the plan's {past} changes are in the past (the metrics end {ends})"
+        else:
+            why = "the plan keeps today's size"
+        print(f"nothing to schedule: {why}")
+    print("dry run: nothing written (add --apply to write these scheduled actions)")
+    return 0
+
+
+def _schedule_resources(args: argparse.Namespace) -> list[Any]:
+    from cloudsage.core.errors import CloudSageError
+
+    if args.source == "cloudwatch":
+        return list(_cloudwatch_resources(args, "schedule"))
+    if not args.metrics:
+        raise SystemExit("cloudsage schedule: --metrics FILE.csv is required with --source csv")
+    from cloudsage.local.csvio import read_metrics_csv
+
+    try:
+        return read_metrics_csv(args.metrics)
+    except (CloudSageError, OSError) as exc:
+        raise SystemExit(f"cloudsage schedule: {args.metrics}: {exc}") from None
+
+
+def _plan_table(actions: Any) -> str:
+    rows = [("when (UTC)", "action", "from", "to", "confidence", "cost/hour")]
+    for a in actions:
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(a.at))
+        cost = f"{a.cost_delta_per_hour:+.3f} {a.cost_unit}"
+        rows.append((when, a.kind, str(a.previous), str(a.target), f"{a.confidence:.2f}", cost))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
 def _load_source(args: argparse.Namespace) -> Any:
     from cloudsage.core.errors import CloudSageError
     from cloudsage.local import pipeline
@@ -133,21 +230,26 @@ def _load_source(args: argparse.Namespace) -> Any:
 
 def _cloudwatch_source(args: argparse.Namespace) -> Any:
     """Fetch real metrics with the user's credentials, before the emulator takes over the endpoint."""
-    from cloudsage.adapters.cloudwatch import CloudWatchSource
-    from cloudsage.handlers.contracts import ResourceSpecModel
     from cloudsage.local import pipeline
 
+    return pipeline.source_from_resources(_cloudwatch_resources(args, "analyze"), label="CloudWatch")
+
+
+def _cloudwatch_resources(args: argparse.Namespace, command: str) -> Any:
+    from cloudsage.adapters.cloudwatch import CloudWatchSource
+    from cloudsage.handlers.contracts import ResourceSpecModel
+
     if not args.resources:
-        raise SystemExit("cloudsage analyze: --resources FILE.json is required with --source cloudwatch")
+        raise SystemExit(f"cloudsage {command}: --resources FILE.json is required with --source cloudwatch")
     try:
         specs = [ResourceSpecModel.model_validate(r).to_spec() for r in json.loads(args.resources.read_text())]
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"cloudsage analyze: {args.resources}: {exc}") from None
+        raise SystemExit(f"cloudsage {command}: {args.resources}: {exc}") from None
     end = time.time() // args.period * args.period
     resources, skipped = CloudWatchSource().fetch(specs, end - args.days * 86400, end, args.period)
     for rid, why in skipped.items():
         print(f"  skipped {rid}: {why}", file=sys.stderr)
-    return pipeline.source_from_resources(resources, label="CloudWatch")
+    return resources
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -73,6 +73,7 @@ __all__ = [
     "ScalingForecaster",
     "analyze",
     "forecast",
+    "group_plan",
     "learn_capacity",
     "plan_capacity",
     "recurring_schedule",
@@ -1762,9 +1763,45 @@ def _severity_for(ratio: float, lead_s: float) -> str:
     return "low"
 
 
-def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str, Any]) -> list[Insight]:
-    """Capacity plan of an Auto Scaling group: learn capacity, forecast load, plan, explain."""
+@dataclass(frozen=True)
+class GroupPlan:
+    """What :func:`group_plan` learnt and planned for one Auto Scaling group."""
+
+    plan: CapacityPlan
+    forecast: Forecast
+    capacity: CapacityEstimate
+    load_name: str  # RequestCount, or CPUUtilization (CPU-percent x instances) without a request metric
+    unit: str
+    current: int  # instances in service at the end of the history
+    estimator: ScalingForecaster
+    load_series: MetricSeries
+
+
+def group_plan(resource: ResourceMetrics, **params: Any) -> GroupPlan:
+    """Learn per-instance capacity, forecast the load and plan the capacity of an Auto Scaling group.
+
+    What :func:`analyze` explains as insights, and what ``cloudsage schedule`` writes as scheduled actions.
+
+    Parameters
+    ----------
+    resource : ResourceMetrics
+        An ``asg`` with ``GroupInServiceInstances`` and ``CPUUtilization`` (``RequestCount`` when available);
+        attributes ``min_size``, ``max_size`` and ``hourly_cost_usd`` are used when present.
+    **params
+        As :func:`analyze`.
+
+    Raises
+    ------
+    InsufficientDataError
+        Too little history to forecast.
+    InputValidationError
+        Not a group with those metrics, or a bad parameter.
+    """
+    p = _analyze_params(params)
     s = resource.series
+    missing = sorted({"GroupInServiceInstances", "CPUUtilization"} - set(s))
+    if missing:
+        raise InputValidationError(f"{resource.resource_id}: a group plan needs {missing}", field="series")
     inst = s["GroupInServiceInstances"]
     cpu = s["CPUUtilization"]
     if "RequestCount" in s:
@@ -1806,6 +1843,16 @@ def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str
         quantile=p["quantile"],
         price_per_hour=price,
     )
+    return GroupPlan(plan, fc, cap, load_name, unit, current_n, est, load_series)
+
+
+def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str, Any]) -> list[Insight]:
+    """Capacity plan of an Auto Scaling group: learn capacity, forecast load, plan, explain."""
+    gp = group_plan(resource, **p)
+    plan, fc, cap, load_name, unit = gp.plan, gp.forecast, gp.capacity, gp.load_name, gp.unit
+    current_n, est, load_series = gp.current, gp.estimator, gp.load_series
+    cpu, min_size = resource.series["CPUUtilization"], plan.min_size
+    horizon = fc.horizon
     capacity_line = np.asarray(plan.desired, dtype=np.float64) * cap.per_instance
     detail[load_name] = _plot(load_series.timestamps, load_series.values, fc, {"capacity": capacity_line})
     detail[load_name]["capacity_per_instance"] = cap.to_dict()
@@ -2057,6 +2104,21 @@ def _lambda_insight(
     )
 
 
+def _analyze_params(params: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(params) - set(_ANALYZE_DEFAULTS)
+    if unknown:
+        raise InputValidationError(f"unknown parameter(s) {sorted(unknown)}", field=sorted(unknown)[0])
+    p = _ANALYZE_DEFAULTS | params
+    for key in ("horizon_s", "warmup_s", "cooldown_s", "target_utilization", "alert_utilization"):
+        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not math.isfinite(p[key]):
+            raise InputValidationError("must be a number", field=key)
+    if not 300 <= p["horizon_s"] <= 14 * DAY_S:
+        raise InputValidationError("must be between 300 s and 14 days", field="horizon_s")
+    if p["quantile"] not in (90, 97.5):
+        raise InputValidationError("must be 90 or 97.5", field="quantile")
+    return p
+
+
 def analyze(resource: ResourceMetrics, **params: Any) -> ModelOutput:
     """Forecast the load of one resource and turn it into proactive insights (and a capacity plan for groups).
 
@@ -2100,17 +2162,7 @@ def analyze(resource: ResourceMetrics, **params: Any) -> ModelOutput:
     >>> out.insights[0].title.startswith("CPUUtilization on db-1 forecast to reach 80 %")
     True
     """
-    unknown = set(params) - set(_ANALYZE_DEFAULTS)
-    if unknown:
-        raise InputValidationError(f"unknown parameter(s) {sorted(unknown)}", field=sorted(unknown)[0])
-    p = _ANALYZE_DEFAULTS | params
-    for key in ("horizon_s", "warmup_s", "cooldown_s", "target_utilization", "alert_utilization"):
-        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not math.isfinite(p[key]):
-            raise InputValidationError("must be a number", field=key)
-    if not 300 <= p["horizon_s"] <= 14 * DAY_S:
-        raise InputValidationError("must be between 300 s and 14 days", field="horizon_s")
-    if p["quantile"] not in (90, 97.5):
-        raise InputValidationError("must be 90 or 97.5", field="quantile")
+    p = _analyze_params(params)
     detail: dict[str, Any] = {}
     insights: list[Insight] = []
     s = resource.series
