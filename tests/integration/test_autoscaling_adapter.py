@@ -113,9 +113,10 @@ def test_cli_schedule_dry_run_prints_the_plan_and_writes_nothing(group: str, tmp
     from cloudsage.local.cli import main
 
     csv_path = _recent_group_csv(tmp_path, group)
-    assert main(["schedule", "--group", group, "--metrics", str(csv_path)]) == 0
+    assert main(["schedule", "--group", group, "--metrics", str(csv_path), "--instance-type", "c6i.large"]) == 0
     out = capsys.readouterr().out
     assert "[dry run] web-asg: cloudsage-scale-out-" in out and "nothing written" in out
+    assert "+0.085 USD/h" in out and "prices: c6i.large On-Demand, snapshot" in out  # the dated list price
     assert "requests per 5 min per instance" in out  # capacity learnt from the group's own history
     assert (
         boto3.client("autoscaling").describe_scheduled_actions(AutoScalingGroupName=group)[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -481,3 +482,19 @@ def test_analyze_asg_without_request_count_plans_on_cpu_demand() -> None:
     assert detail["unit"] == "CPU-percent x instances"
     assert max(v for v in detail["forecast"]["upper"] if v is not None) > 100.0
     assert max(detail["plan"]["desired"]) >= 4
+
+
+def test_group_plan_prices_actions_from_the_instance_type_and_says_where_from():
+    from cloudsage.core.models.scaling import analyze, group_plan
+    from cloudsage.local.demo import build_demo_fleet
+
+    web = next(r for r in build_demo_fleet().to_resource_metrics() if r.resource_type == "asg")
+    gp = group_plan(web)
+    assert gp.price_origin.startswith(f"{web.attributes['instance_type']} On-Demand, snapshot")
+    assert {a.cost_unit for a in gp.plan.actions} == {"USD/h"}
+    assert {abs(a.cost_delta_per_hour) for a in gp.plan.actions} == {0.085}  # c6i.large list price per instance
+    planned = [i for i in analyze(web).insights if "n_actions" in i.evidence]
+    assert planned and all(i.evidence["price_origin"] == gp.price_origin for i in planned)
+    unpriced = dataclasses.replace(web, attributes={k: v for k, v in web.attributes.items() if k != "instance_type"})
+    bare = group_plan(unpriced)
+    assert bare.price_origin == "" and {a.cost_unit for a in bare.plan.actions} == {"instance-hours/h"}

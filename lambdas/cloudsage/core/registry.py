@@ -86,6 +86,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         defaults={},
         memory_mb=1024,
         timeout_s=120,
+        uses_prices=True,
     ),
     ModelSpec(
         name="cost",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     sched.add_argument("--period", type=int, default=300, choices=(60, 300, 900, 3600))
     sched.add_argument("--horizon-hours", type=float, default=48.0, help="plan this far ahead (default 48)")
     sched.add_argument("--warmup-s", type=float, default=300.0, help="instance warm-up: act this much earlier")
+    sched.add_argument("--instance-type", help="prices the plan in $/hour (list price; default: instance-hours)")
+    sched.add_argument("--min-size", type=int, help="the group's minimum size (default: its attributes, else 1)")
+    sched.add_argument("--max-size", type=int, help="the group's maximum size (default: its attributes, else 2x)")
     sched.add_argument(
         "--recurring", action="store_true", help="write the changes the plan repeats every day as daily cron actions"
     )
@@ -148,6 +152,10 @@ def _schedule(args: argparse.Namespace) -> int:
     if group is None:
         known = ", ".join(sorted(r.resource_id for r in resources)) or "none"
         raise SystemExit(f"cloudsage schedule: no metrics for group {args.group!r} (resources: {known})")
+    given = {"instance_type": args.instance_type, "min_size": args.min_size, "max_size": args.max_size}
+    extra = {k: v for k, v in given.items() if v is not None}
+    if extra:
+        group = dataclasses.replace(group, attributes={**group.attributes, **extra})
     params = {"horizon_s": args.horizon_hours * 3600.0, "warmup_s": args.warmup_s}
     try:
         gp = group_plan(group, **params)
@@ -160,6 +168,8 @@ def _schedule(args: argparse.Namespace) -> int:
         f"plan {plan.instance_hours:.1f} instance-hours vs {plan.instance_hours_current:.1f} at today's size"
     )
     print(_plan_table(plan.actions))
+    if gp.price_origin:
+        print(f"prices: {gp.price_origin}")
     now = time.time()
     writer = ScheduledActionWriter()
     if args.apply:

@@ -1680,6 +1680,7 @@ _ANALYZE_DEFAULTS: dict[str, Any] = {
     "cooldown_s": 900.0,
     "quantile": 90,
     "alert_utilization": _UTIL_ALERT,
+    "price_path": None,  # set by the platform: live list prices (see cloudsage.adapters.pricing)
 }
 
 
@@ -1775,6 +1776,7 @@ class GroupPlan:
     current: int  # instances in service at the end of the history
     estimator: ScalingForecaster
     load_series: MetricSeries
+    price_origin: str = ""  # where the plan's $/hour comes from ("" = no price: costs in instance-hours)
 
 
 def group_plan(resource: ResourceMetrics, **params: Any) -> GroupPlan:
@@ -1786,7 +1788,8 @@ def group_plan(resource: ResourceMetrics, **params: Any) -> GroupPlan:
     ----------
     resource : ResourceMetrics
         An ``asg`` with ``GroupInServiceInstances`` and ``CPUUtilization`` (``RequestCount`` when available);
-        attributes ``min_size``, ``max_size`` and ``hourly_cost_usd`` are used when present.
+        attributes ``min_size``, ``max_size`` and ``hourly_cost_usd`` (else the list price of ``instance_type``) are
+        used when present.
     **params
         As :func:`analyze`.
 
@@ -1831,7 +1834,7 @@ def group_plan(resource: ResourceMetrics, **params: Any) -> GroupPlan:
     est, fc = _fit_forecast(load_series, horizon)
     min_size = int(resource.attributes.get("min_size", 1))
     max_size = int(resource.attributes.get("max_size", max(current_n * 2, min_size + 1)))
-    price = resource.attributes.get("hourly_cost_usd")
+    price, price_origin = _group_price(resource, p["price_path"])
     plan = plan_capacity(
         fc,
         cap.per_instance,
@@ -1843,7 +1846,7 @@ def group_plan(resource: ResourceMetrics, **params: Any) -> GroupPlan:
         quantile=p["quantile"],
         price_per_hour=price,
     )
-    return GroupPlan(plan, fc, cap, load_name, unit, current_n, est, load_series)
+    return GroupPlan(plan, fc, cap, load_name, unit, current_n, est, load_series, price_origin)
 
 
 def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str, Any]) -> list[Insight]:
@@ -1877,6 +1880,8 @@ def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str
         "planned_instance_hours": round(plan.instance_hours, 1),
         "current_instance_hours": round(plan.instance_hours_current, 1),
     }
+    if gp.price_origin:
+        base_ev["price_origin"] = gp.price_origin
     if over.size:
         j = int(over[0])
         when = float(fc.timestamps[j])
@@ -2116,7 +2121,27 @@ def _analyze_params(params: dict[str, Any]) -> dict[str, Any]:
         raise InputValidationError("must be between 300 s and 14 days", field="horizon_s")
     if p["quantile"] not in (90, 97.5):
         raise InputValidationError("must be 90 or 97.5", field="quantile")
+    if p["price_path"] is not None and not isinstance(p["price_path"], str):
+        raise InputValidationError("must be a file path", field="price_path")
     return p
+
+
+def _group_price(resource: ResourceMetrics, price_path: str | None) -> tuple[float | None, str]:
+    """$/hour of one instance of the group and where it comes from: the ``hourly_cost_usd`` attribute, else the
+    list price of its ``instance_type`` (the dated snapshot, or live prices), else unknown (instance-hours)."""
+    given = resource.attributes.get("hourly_cost_usd")
+    if isinstance(given, (int, float)) and not isinstance(given, bool) and math.isfinite(given) and given > 0:
+        return float(given), "attribute hourly_cost_usd"
+    itype = resource.attributes.get("instance_type")
+    if not isinstance(itype, str):
+        return None, ""
+    from cloudsage.core.catalog import load_prices
+
+    try:
+        book = load_prices(str(resource.attributes.get("region", "us-east-1")), path=price_path)
+        return book.hourly(itype), f"{itype} On-Demand, {book.origin}"
+    except InputValidationError:  # a type or region the price book does not know: count instance-hours
+        return None, ""
 
 
 def analyze(resource: ResourceMetrics, **params: Any) -> ModelOutput:
