@@ -14,7 +14,7 @@ PACK = "AwsSolutions::"
 STACK_ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions-IAM5[Resource::*]": (
         "Only actions without resource-level permissions use '*': cloudwatch:GetMetricData, tag:GetResources, "
-        "pricing:GetProducts (the cost model's live price refresh), X-Ray "
+        "pricing:GetProducts (the live price refresh of the price-aware models: cost, scaling), X-Ray "
         "PutTraceSegments/PutTelemetryRecords (active tracing), and the CloudWatch Logs delivery actions Step "
         "Functions needs for execution logging."
     ),
@@ -57,7 +57,7 @@ SERVERLESS_ACKNOWLEDGEMENTS: dict[str, str] = {
 # On the role policies only: wildcards that are suffixes of one owned resource.
 SCOPED_WILDCARDS_REASON = (
     "Wildcards here are suffixes of a single owned resource: objects under the snapshot bucket's runs/ prefix "
-    "(and prices/ for the cost model's shared live price file), "
+    "(and prices/ for the price-aware models' shared live price file), "
     "and the ':*' version qualifier of the workflow's own functions that the Step Functions Lambda integration "
     "grants."
 )
