@@ -1133,40 +1133,24 @@ def _alerts(
         if revert_out[i]:  # back to the old level: the regime that began at the re-anchor is over
             regime_n = -1
         zbest = z_out[i]
-        za = fabs(zbest)
-        nov_up = False
-        # new extreme: beyond the whole range seen so far by `novelty` of that range alerts like z_alert does
+        # Each test scores how far the value (or the recent mean) lies beyond what has been seen, in units of its
+        # margin: one margin's worth scores like z_alert. (score, beyond upwards)
+        novel: list[tuple[float, bool]] = []
+        # new extreme: beyond the whole range seen so far by `novelty` of that range
         if h0 > l0 and (x > h0 or x < l0):
-            znov = z_alert * (x - h0 if x > h0 else l0 - x) / ((h0 - l0) * nov_margin)
-            nov_out[i] = znov
-            if znov > za:
-                za = znov
-                kind_out[i] = _KIND_NOVEL
-                nov_up = x > h0
-        if regime_n >= 0:  # the same test against the range of the current regime
+            novel.append((z_alert * (x - h0 if x > h0 else l0 - x) / ((h0 - l0) * nov_margin), x > h0))
+        if regime_n >= 0:  # the same against the range of the current regime, once it is a day old
             if regime_n >= regime_age and regime_hi > regime_lo and (x > regime_hi or x < regime_lo):
                 excess = x - regime_hi if x > regime_hi else regime_lo - x
-                znov = z_alert * excess / ((regime_hi - regime_lo) * _REGIME_NOVELTY)
-                if znov > nov_out[i]:
-                    nov_out[i] = znov
-                if znov > za:
-                    za = znov
-                    kind_out[i] = _KIND_NOVEL
-                    nov_up = x > regime_hi
+                novel.append((z_alert * excess / ((regime_hi - regime_lo) * _REGIME_NOVELTY), x > regime_hi))
             if x > regime_hi:
                 regime_hi = x
             if x < regime_lo:
                 regime_lo = x
             regime_n += 1
         if gap > 0.0 and h0 > l0:  # a value in a part of the range never visited before
-            znov = z_alert * gap / ((h0 - l0) * _GAP_NOVELTY)
-            if znov > nov_out[i]:
-                nov_out[i] = znov
-            if znov > za:
-                za = znov
-                kind_out[i] = _KIND_NOVEL
-                nov_up = x - base_out[i] > 0.0
-        # the same test on the mean of the last `persist` points (a sustained change)
+            novel.append((z_alert * gap / ((h0 - l0) * _GAP_NOVELTY), x - base_out[i] > 0.0))
+        # the same as the first on the mean of the last `persist` points (a sustained change)
         mbuf.append(x)
         if len(mbuf) > persist:
             del mbuf[0]
@@ -1174,17 +1158,18 @@ def _alerts(
             mv, mh, ml = math.fsum(mbuf) / persist, mean_hi, mean_lo
             excess = mv - mh if mv > mh else ml - mv
             if mh > ml and excess > 0.0 and excess * sqrt_persist >= _MEAN_MIN_SE * base_sigma:
-                znov = z_alert * excess / ((mh - ml) * _MEAN_NOVELTY)
-                if znov > nov_out[i]:
-                    nov_out[i] = znov
-                if znov > za:
-                    za = znov
-                    kind_out[i] = _KIND_NOVEL
-                    nov_up = mv > mh
+                novel.append((z_alert * excess / ((mh - ml) * _MEAN_NOVELTY), mv > mh))
             if mv > mh:
                 mean_hi = mv
             if mv < ml:
                 mean_lo = mv
+        za, nov_up = fabs(zbest), False
+        for znov, up in novel:  # in order: on a tie the earlier test names the direction (usually none)
+            if znov > nov_out[i]:
+                nov_out[i] = znov
+            if znov > za:
+                za, nov_up = znov, up
+                kind_out[i] = _KIND_NOVEL
         quiet_until, drift_quiet_until, drift_up = _quiet(
             i, t0 + i, zbest, za, nov_up, kind_out, quiet_out, z_alert, persist, cfg.seg,
             quiet_until, drift_quiet_until, drift_up,
