@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from cloudsage.adapters.pricing import live_or_snapshot, live_price_path, parse_ec2_item, refresh_snapshot
+from cloudsage.adapters.pricing import live_or_snapshot, parse_ec2_item, refresh_snapshot, shared_live_prices
 from cloudsage.core.catalog import load_prices, snapshot_path
 from cloudsage.core.errors import InputValidationError
 
@@ -141,7 +141,7 @@ def test_parse_ec2_item_skips_non_instance_products() -> None:
     assert parse_ec2_item(json.loads(ec2_item("m5.large", "0.096"))) == ("m5.large", 0.096)
 
 
-def test_live_price_path_feeds_cost_model_and_origin_says_live(pricing: Any, tmp_path: Path) -> None:
+def test_shared_live_prices_path_feeds_cost_model_and_origin_says_live(pricing: Any, tmp_path: Path) -> None:
     # Given a fresh live cache with a different m5.2xlarge price
     from cloudsage.core.models.cost import analyze
     from cloudsage.local.demo import build_demo_fleet
@@ -152,7 +152,7 @@ def test_live_price_path_feeds_cost_model_and_origin_says_live(pricing: Any, tmp
     data["ec2"]["m5.2xlarge"]["usd_per_hour"] = 0.4
     cache.write_text(json.dumps(data))
     # When its path is handed to the cost model
-    path = live_price_path("us-east-1", cache, client=pricing)
+    path = shared_live_prices("us-east-1", cache_path=cache, client=pricing)
     idle = build_demo_fleet().to_resource_metrics()[-1]
     first = analyze(idle, price_path=path).insights[0]
     # Then the dollar figures use it and say so
@@ -185,46 +185,44 @@ def _no_remembered_failures() -> Any:
 
 
 def test_shared_live_prices_one_refresh_serves_every_container(bucket: Any, tmp_path: Path) -> None:
-    from cloudsage.adapters.pricing import SHARED_PRICES_KEY, shared_live_prices
+    from cloudsage.adapters.pricing import SHARED_PRICES_KEY
 
     client = boto3.client("pricing", region_name="us-east-1")
     # Given no shared copy yet / When the first container asks / Then it refreshes and shares the file
     with Stubber(client) as stub:
         _full_refresh_responses(stub)
-        path = shared_live_prices("us-east-1", bucket, cache_dir=tmp_path / "c1", client=client)
+        path = shared_live_prices("us-east-1", bucket, cache_path=tmp_path / "c1" / "p.json", client=client)
         stub.assert_no_pending_responses()
     assert path is not None and load_prices(path=path).hourly("m5.large") == 0.099
     shared = bucket.get_json(SHARED_PRICES_KEY.format(region="us-east-1"))
     assert shared["origin_kind"] == "live api" and shared["ec2"]["m5.large"]["usd_per_hour"] == 0.099
     # When another container (empty /tmp) asks / Then it reads the shared copy and makes no API call
     with Stubber(client) as stub:  # nothing queued: any call would fail
-        path2 = shared_live_prices("us-east-1", bucket, cache_dir=tmp_path / "c2", client=client)
+        path2 = shared_live_prices("us-east-1", bucket, cache_path=tmp_path / "c2" / "p.json", client=client)
     assert path2 is not None and load_prices(path=path2).origin.startswith("live api")
 
 
 def test_shared_live_prices_api_refused_means_snapshot_and_no_retry_within_the_hour(
     bucket: Any, tmp_path: Path
 ) -> None:
-    from cloudsage.adapters.pricing import shared_live_prices
-
     client = boto3.client("pricing", region_name="us-east-1")
     with Stubber(client) as stub:
         stub.add_client_error("get_products", service_error_code="AccessDeniedException", http_status_code=403)
-        assert shared_live_prices("us-east-1", bucket, cache_dir=tmp_path, client=client) is None
+        assert shared_live_prices("us-east-1", bucket, cache_path=tmp_path / "p.json", client=client) is None
         stub.assert_no_pending_responses()
     with Stubber(client):  # a second invocation in the same container does not ask again
-        assert shared_live_prices("us-east-1", bucket, cache_dir=tmp_path, client=client) is None
+        assert shared_live_prices("us-east-1", bucket, cache_path=tmp_path / "p.json", client=client) is None
 
 
 def test_shared_live_prices_corrupt_shared_copy_is_refreshed(bucket: Any, tmp_path: Path) -> None:
-    from cloudsage.adapters.pricing import SHARED_PRICES_KEY, shared_live_prices
+    from cloudsage.adapters.pricing import SHARED_PRICES_KEY
 
     key = SHARED_PRICES_KEY.format(region="us-east-1")
     bucket.client.put_object(Bucket="snapshots", Key=key, Body=b'{"ec2": "truncated')
     client = boto3.client("pricing", region_name="us-east-1")
     with Stubber(client) as stub:
         _full_refresh_responses(stub, m5_large="0.1010000000")
-        path = shared_live_prices("us-east-1", bucket, cache_dir=tmp_path, client=client)
+        path = shared_live_prices("us-east-1", bucket, cache_path=tmp_path / "p.json", client=client)
         stub.assert_no_pending_responses()
     assert path is not None and load_prices(path=path).hourly("m5.large") == 0.101
     assert bucket.get_json(key)["ec2"]["m5.large"]["usd_per_hour"] == 0.101

@@ -12,8 +12,10 @@ with ``origin_kind = "live api"`` and today's date on every refreshed price, so 
 Lambda, Fargate and the EBS IOPS/throughput add-ons are carried over from the previous snapshot, each keeping its
 own ``source`` and ``as_of``; the file's ``note`` says so.
 
-:func:`live_or_snapshot` is the run-time path: a cached live refresh younger than ``max_age_days``, else a new
-refresh when credentials work, else the packaged snapshot (its ``origin`` then says ``snapshot <date>``).
+:func:`shared_live_prices` is the run-time path of price-aware model functions: a live refresh younger than
+``max_age_days`` (this container's copy, else the one shared in the snapshot bucket), else a new refresh when
+credentials work, else the packaged snapshot (its ``origin`` then says ``snapshot <date>``);
+:func:`live_or_snapshot` is the same without a bucket, as a price book.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from cloudsage.core.catalog import PriceBook, instance_specs, load_prices, snapshot_path
 from cloudsage.core.errors import InputValidationError
 
-__all__ = ["live_or_snapshot", "live_price_path", "parse_ec2_item", "refresh_snapshot", "shared_live_prices"]
+__all__ = ["live_or_snapshot", "parse_ec2_item", "refresh_snapshot", "shared_live_prices"]
 
 PRICING_REGION = "us-east-1"  # the Price List Query API lives in us-east-1 (and two other regions), not everywhere
 SOURCE = "AWS Price List Query API (pricing:GetProducts, {service})"
@@ -186,6 +188,11 @@ def _previous(region: str) -> dict[str, Any]:
     return data
 
 
+SHARED_PRICES_KEY = "prices/live-{region}.json"
+RETRY_AFTER_FAILURE_S = 3600.0  # a container that could not reach the API does not ask again within the hour
+_failed_at: dict[str, float] = {}
+
+
 def live_or_snapshot(
     region: str = "us-east-1",
     cache_path: str | os.PathLike[str] | None = None,
@@ -195,127 +202,83 @@ def live_or_snapshot(
 ) -> PriceBook:
     """Prices for the run: a fresh cached live refresh, else a new refresh, else the packaged snapshot.
 
-    Parameters
-    ----------
-    region : str
-        Region code.
-    cache_path : path-like, optional
-        Where the live refresh is cached (default ``$TMPDIR/cloudsage-prices-<region>.json``, which survives warm
-        Lambda invocations).
-    max_age_days : float
-        A cached refresh older than this is refreshed again.
-    client : botocore client, optional
-        Injected ``pricing`` client.
-
-    Returns
-    -------
-    PriceBook
-        Its ``origin`` says ``live api <date>`` or ``snapshot <date>``.
+    :func:`shared_live_prices` without a bucket to share through, read as a :class:`PriceBook` (whose ``origin``
+    says ``live api <date>`` or ``snapshot <date>``).
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    cache = (
-        Path(cache_path) if cache_path else Path(os.environ.get("TMPDIR", "/tmp")) / f"cloudsage-prices-{region}.json"
+    return load_prices(
+        region, path=shared_live_prices(region, None, cache_path=cache_path, max_age_days=max_age_days, client=client)
     )
-    if cache.exists():
-        age = datetime.now(UTC) - datetime.fromtimestamp(cache.stat().st_mtime, UTC)
-        if age < timedelta(days=max_age_days):
-            return load_prices(region, path=cache)
-    try:
-        refresh_snapshot(region, cache, client)
-        return load_prices(region, path=cache)
-    except (BotoCoreError, ClientError, InputValidationError, OSError):
-        return load_prices(region)
-
-
-def live_price_path(
-    region: str = "us-east-1",
-    cache_path: str | os.PathLike[str] | None = None,
-    *,
-    max_age_days: float = 7.0,
-    client: Any = None,
-) -> str | None:
-    """What a handler passes to the cost model as ``price_path``: the live cache when it is usable, else None.
-
-    Same decision as :func:`live_or_snapshot`; None means "use the packaged snapshot".
-    """
-    cache = (
-        Path(cache_path) if cache_path else Path(os.environ.get("TMPDIR", "/tmp")) / f"cloudsage-prices-{region}.json"
-    )
-    book = live_or_snapshot(region, cache, max_age_days=max_age_days, client=client)
-    return str(cache) if book.origin.startswith("live api") else None
-
-
-SHARED_PRICES_KEY = "prices/live-{region}.json"
-RETRY_AFTER_FAILURE_S = 3600.0  # a container that could not reach the API does not ask again within the hour
-_failed_at: dict[str, float] = {}
 
 
 def shared_live_prices(
     region: str,
-    store: Any,
+    store: Any = None,
     *,
     max_age_days: float = 7.0,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache_path: str | os.PathLike[str] | None = None,
     client: Any = None,
 ) -> str | None:
-    """A price file refreshed from the live API and shared by every function through S3, or None for the snapshot.
+    """A price file refreshed from the live API (and shared through S3), or None for the packaged snapshot.
 
     The run-time path of price-aware model functions. In order: this container's copy when younger than
-    ``max_age_days``; else the shared copy ``prices/live-<region>.json`` in ``store``'s bucket when it is that
-    young (one refresh serves every container and run); else a new refresh, written back to the bucket; else None,
-    and no new attempt from this container for an hour (no pricing endpoint, no permission, throttled). A file that
-    does not read as a price snapshot counts as missing. The caller passes the path as ``price_path``, and every
-    dollar figure then says ``live api <date>``; None means the packaged snapshot, and the figures say so.
+    ``max_age_days``; else, with a ``store``, the shared copy ``prices/live-<region>.json`` in its bucket when it
+    is that young (one refresh serves every container and run); else a new refresh, written back to the bucket;
+    else None, and no new attempt from this container for an hour (no pricing endpoint, no permission,
+    throttled). A file that does not read as a price snapshot counts as missing. The caller passes the path as
+    ``price_path``, and every dollar figure then says ``live api <date>``; None means the packaged snapshot, and
+    the figures say so.
 
     Parameters
     ----------
     region : str
         Region code of the prices.
-    store : SnapshotStore
-        The bucket adapter (its ``client`` and ``bucket``).
+    store : SnapshotStore, optional
+        The bucket adapter (its ``client`` and ``bucket``) to share the refresh through.
     max_age_days : float
         Older copies are refreshed.
-    cache_dir : path-like, optional
-        This container's cache folder (default ``$TMPDIR`` or ``/tmp``).
+    cache_path : path-like, optional
+        This container's copy (default ``$TMPDIR/cloudsage-prices-<region>.json``, which survives warm Lambda
+        invocations).
     client : botocore client, optional
         Injected ``pricing`` client.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    local = Path(cache_dir or os.environ.get("TMPDIR", "/tmp")) / f"cloudsage-prices-{region}.json"
+    local = Path(cache_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"cloudsage-prices-{region}.json")
     local.parent.mkdir(parents=True, exist_ok=True)
     max_age = timedelta(days=max_age_days)
-    now = datetime.now(UTC)
-    if local.exists() and now - datetime.fromtimestamp(local.stat().st_mtime, UTC) < max_age and _readable(local):
+    if _usable(local, max_age):
         return str(local)
     key = SHARED_PRICES_KEY.format(region=region)
-    try:
-        obj = store.client.get_object(Bucket=store.bucket, Key=key)
-        if now - obj["LastModified"] < max_age:
-            local.write_bytes(obj["Body"].read())
-            stamp = obj["LastModified"].timestamp()
-            os.utime(local, (stamp, stamp))  # its age is the shared copy's
-            if _readable(local):
-                return str(local)
-    except (BotoCoreError, ClientError, OSError):
-        pass  # no shared copy yet, or unreadable: refresh below
+    if store is not None:
+        try:
+            obj = store.client.get_object(Bucket=store.bucket, Key=key)
+            if datetime.now(UTC) - obj["LastModified"] < max_age:
+                local.write_bytes(obj["Body"].read())
+                stamp = obj["LastModified"].timestamp()
+                os.utime(local, (stamp, stamp))  # its age is the shared copy's
+                if _usable(local, max_age):
+                    return str(local)
+        except (BotoCoreError, ClientError, OSError):
+            pass  # no shared copy yet, or unreadable: refresh below
     if time.monotonic() - _failed_at.get(region, -math.inf) < RETRY_AFTER_FAILURE_S:
         return None
     try:
         refresh_snapshot(region, local, client)
-        store.client.put_object(Bucket=store.bucket, Key=key, Body=local.read_bytes(), ContentType="application/json")
+        if store is not None:
+            store.client.put_object(
+                Bucket=store.bucket, Key=key, Body=local.read_bytes(), ContentType="application/json"
+            )
     except (BotoCoreError, ClientError, InputValidationError, OSError):
         _failed_at[region] = time.monotonic()
-        return str(local) if local.exists() and _readable(local) and _is_fresh(local, max_age) else None
+        return str(local) if _usable(local, max_age) else None  # refreshed, but not shared: still usable here
     return str(local)
 
 
-def _is_fresh(path: Path, max_age: timedelta) -> bool:
-    return datetime.now(UTC) - datetime.fromtimestamp(path.stat().st_mtime, UTC) < max_age
-
-
-def _readable(path: Path) -> bool:
+def _usable(path: Path, max_age: timedelta) -> bool:
+    """A price file younger than ``max_age`` that reads as a price snapshot."""
+    if not path.exists() or datetime.now(UTC) - datetime.fromtimestamp(path.stat().st_mtime, UTC) >= max_age:
+        return False
     try:
         load_prices("us-east-1", path=path)
     except (InputValidationError, ValueError, KeyError, TypeError, AttributeError, OSError):

@@ -463,7 +463,7 @@ class CostOptimizer(BaseEstimator):
         Price book region.
     price_path : str or None
         A price file in the snapshot format (e.g. the live refresh cached by
-        :func:`cloudsage.adapters.pricing.live_or_snapshot`); None = the packaged snapshot.
+        :func:`cloudsage.adapters.pricing.shared_live_prices`); None = the packaged snapshot.
     period_s : int
         Interval of the input in seconds (CPU credits and idle network per day).
     random_state : int or None
