@@ -34,7 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if resource.resource_id != task.resource_id:
         raise InputValidationError("snapshot belongs to another resource", field="snapshot_key")
     params = {**spec.defaults, **task.params}
-    if spec.uses_prices and settings.PRICE_SOURCE == "live" and "price_path" not in params:
+    if spec.uses_prices and settings.PRICE_SOURCE == "live":  # (task input may not set price_path itself)
         from cloudsage.adapters.pricing import shared_live_prices  # botocore only where prices are used
 
         # None: the API could not be used; the model then prices from the packaged snapshot and says so
