@@ -6,20 +6,22 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cloudsage.core.models import anomaly as an
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
+@example(seed=5, seg=24, n=1500, gap_share=0.0, ramp=0.05, cut=700)  # samples every 2 points, drift z non-zero
+@example(seed=6, seg=24, n=1500, gap_share=0.2, ramp=0.05, cut=1499)  # a sample matures at a skipped point
 @given(
     seed=st.integers(0, 2**31 - 1),
-    seg=st.sampled_from([4, 6, 12]),
-    n=st.integers(10, 400),
+    seg=st.sampled_from([4, 12, 24, 48]),  # from 24 on, a sample is taken every 2+ points: most points are skipped
+    n=st.integers(10, 1500),
     gap_share=st.sampled_from([0.0, 0.2, 0.6]),
     ramp=st.sampled_from([0.0, 0.05, -0.2]),
-    cut=st.integers(0, 400),
+    cut=st.integers(0, 1500),
 )
 def test_drift_pass_equals_the_point_by_point_test(seed, seg, n, gap_share, ramp, cut):
     rng = np.random.default_rng(seed)
@@ -27,16 +29,18 @@ def test_drift_pass_equals_the_point_by_point_test(seed, seg, n, gap_share, ramp
     valid = rng.random(n) >= gap_share
     cs = np.concatenate(([0.0], np.cumsum(np.where(valid, x, 0.0)))).tolist()
     cn = np.concatenate(([0], np.cumsum(valid))).tolist()
-    ks = np.arange(1, n + 1)
-    ts = (ks + 7).tolist()  # a stream that started earlier
-    sig = np.abs(rng.normal(size=n)) + 0.1
+    scored = np.flatnonzero(valid)  # missing points are not scored: the scored points' times have holes
+    ks = scored + 1
+    ts = (scored + 7).tolist()  # a stream that started earlier
+    sig = np.abs(rng.normal(size=scored.size)) + 0.1
     zthr = 3.0
     oracle, fast = an._DriftTest(seg), an._DriftTest(seg)
     want = [an._drift_point(oracle, cs, cn, int(k), t, float(s), zthr) for k, t, s in zip(ks, ts, sig, strict=True)]
     # in two passes split anywhere, the second over a window of the prefix sums (as the detector flushes them)
-    cut = min(cut, n)
+    m = scored.size
+    cut = min(cut, m)
     z1, r1 = an._drift_pass(fast, np.asarray(cs), np.asarray(cn), ks[:cut], 0, ts[:cut], sig[:cut], zthr)
-    base = max(0, int(ks[cut]) - an._DRIFT_SEGMENTS * seg) if cut < n else 0
+    base = max(0, int(ks[cut]) - an._DRIFT_SEGMENTS * seg) if cut < m else 0
     z2, r2 = an._drift_pass(
         fast, np.asarray(cs[base:]), np.asarray(cn[base:]), ks[cut:] - base, base, ts[cut:], sig[cut:], zthr
     )
@@ -67,3 +71,30 @@ def test_a_stream_in_chunks_equals_one_run_through_seasonality_switches_and_trim
     assert {an._KIND_DRIFT, an._KIND_NOVEL} <= set(det.trace_.kind.tolist())
     assert det.trace_.suppressed.any()
     assert copy.deepcopy(state).t == n
+
+
+def test_the_pinned_examples_exercise_skipped_points_and_a_non_zero_statistic():
+    rng = np.random.default_rng(5)
+    n, seg = 1500, 24
+    x = rng.normal(size=n) + 0.05 * np.arange(n)
+    cs = np.concatenate(([0.0], np.cumsum(x)))
+    cn = np.arange(n + 1)
+    ks = np.arange(1, n + 1)
+    z, _ = an._drift_pass(an._DriftTest(seg), cs, cn, ks, 0, (ks + 7).tolist(), np.ones(n), 3.0)
+    assert np.count_nonzero(z) > 100 and seg // an._DRIFT_SAMPLES_PER_SEGMENT >= 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 5000),
+    seed=st.integers(0, 2**31 - 1),
+    kind=st.sampled_from(["normal", "ties", "spiky"]),
+)
+def test_percentile_1_99_is_numpys_to_the_last_bit(n, seed, kind):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=n)
+    if kind == "ties":
+        v = np.round(v * 3) / 3
+    elif kind == "spiky":
+        v = np.where(rng.random(n) < 0.02, v * 1e6, v)
+    assert an._percentile_1_99(v.copy()) == tuple(float(x) for x in np.percentile(v, [1.0, 99.0]))

@@ -72,7 +72,7 @@ import bisect
 import copy
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -488,6 +488,27 @@ def _centered_mean(x: np.ndarray, window: int) -> np.ndarray:
         return np.where(cnt > 0, (c[hi] - c[lo]) / np.maximum(cnt, 1), np.nan)
 
 
+def _percentile_1_99(v: np.ndarray) -> tuple[float, float]:
+    """``np.percentile(v, [1, 99])`` to the last bit (numpy's default "linear" method) from one partition.
+
+    The seasonality check runs it on the whole history every day; numpy's generic quantile machinery costs several
+    times the partition itself there.
+    """
+    n = v.shape[0]
+    vis = ((n - 1) * (1.0 / 100), (n - 1) * (99.0 / 100))
+    los = [math.floor(x) for x in vis]
+    part = np.partition(v, sorted({0, n - 1, *(min(lo, n - 1) for lo in los), *(min(lo + 1, n - 1) for lo in los)}))
+    out = []
+    for vi, lo in zip(vis, los, strict=True):
+        if vi >= n - 1:
+            out.append(float(part[n - 1]))
+            continue
+        a, b, t = float(part[lo]), float(part[lo + 1]), vi - lo
+        d = b - a
+        out.append(b - d * (1 - t) if t >= 0.5 else a + d * t)  # numpy's lerp, both branches
+    return out[0], out[1]
+
+
 def _lag_corr(u: np.ndarray, lag: int) -> float:
     if lag >= u.shape[0]:
         return 0.0
@@ -495,7 +516,7 @@ def _lag_corr(u: np.ndarray, lag: int) -> float:
     ok = ~(np.isnan(a) | np.isnan(b))
     if ok.sum() < max(10, lag // 2):
         return 0.0
-    lo, hi = np.percentile(u[~np.isnan(u)], [1.0, 99.0])  # a few huge spikes must not decide
+    lo, hi = _percentile_1_99(u[~np.isnan(u)])  # a few huge spikes must not decide
     a, b = np.clip(a[ok], lo, hi), np.clip(b[ok], lo, hi)
     a, b = a - a.mean(), b - b.mean()
     # np.sum of products, not a BLAS dot: a multithreaded BLAS spins threads that cost more than the sum
@@ -533,8 +554,10 @@ def _centred(profile: np.ndarray) -> list[float]:
     return out
 
 
-def _check_seasonality(cfg: _Config, st: _State) -> None:
+def _check_seasonality(cfg: _Config, st: _State, before_change: Callable[[], None] | None = None) -> None:
     """At a day boundary: switch the daily/weekly profiles on or off from the history seen so far.
+
+    ``before_change`` runs first when they do switch (the switch restates the drift test's prefix sums).
 
     Uses the raw history (winsorised in the correlation, medians per slot): the cleaned history is only as good
     as the model that cleaned it, and the model is what is being chosen here.
@@ -559,6 +582,8 @@ def _check_seasonality(cfg: _Config, st: _State) -> None:
             want_weekly = True
     if want_daily == (st.daily is not None) and want_weekly == (st.weekly is not None):
         return
+    if before_change is not None:
+        before_change()
     idx = st.hist_t0 + np.arange(h.shape[0])
     old_season = _season_at(cfg, st, idx)
     if want_daily and st.daily is None:
@@ -747,18 +772,34 @@ def _drift_pass(
         up = (d1 > 0) & (d2 > 0) & (newest > 0)
         down = (d1 < 0) & (d2 < 0) & (newest < 0)
     dmin = np.where(up, np.fmin(np.fmin(d1, d2), newest), np.where(down, np.fmax(np.fmax(d1, d2), newest), 0.0))
-    full = (nm == _DRIFT_SEGMENTS).tolist()
     ref_out[ok] = means[nm[ok] - 1, np.flatnonzero(ok)]
-    dmins, floors = dmin.tolist(), (_DRIFT_FLOOR * sigmas).tolist()
-    newest_abs = np.abs(newest).tolist()
     every = max(1, seg // _DRIFT_SAMPLES_PER_SEGMENT)
     delay = (_DRIFT_SEGMENTS - 1) * seg
+    # The state (samples, pending, scale) only moves at points where a sample may be taken (t % every == 0) or the
+    # statistic can be non-zero (three same-sign changes: the test leans on the scale there, and may clear the
+    # pending samples); elsewhere z is 0 whatever the scale. So only those points are visited, each first
+    # catching up with the samples that matured by the point before it: the same samples, scales and z as a walk
+    # over every point (tested against _drift_point).
+    okp = np.flatnonzero(ok)
+    t_ok = np.asarray(ts, dtype=np.int64)[okp]
+    prev_t = np.concatenate(([np.iinfo(np.int64).min // 2], t_ok[:-1]))  # the previous scored point's t
+    visit = (dmin[okp] != 0.0) | (t_ok % every == 0)
+    vp, vt, vprev = okp[visit].tolist(), t_ok[visit].tolist(), prev_t[visit].tolist()
+    full = (nm == _DRIFT_SEGMENTS).tolist()
+    dmins, floors = dmin.tolist(), (_DRIFT_FLOOR * sigmas).tolist()
+    newest_abs = np.abs(newest).tolist()
     samples, pending, scale = test.samples, test.pending, test.scale
-    okl = ok.tolist()
-    for p in range(n):
-        if not okl[p]:
-            continue
-        t = ts[p]
+
+    def mature(upto: int) -> None:  # called when the oldest pending sample is old enough
+        nonlocal scale
+        while pending and pending[0][0] <= upto:
+            samples.append(pending.pop(0)[1])
+        del samples[:-_DRIFT_MAX_SAMPLES]
+        scale = 1.4826 * _median(samples)
+
+    for p, t, tp in zip(vp, vt, vprev, strict=True):
+        if pending and pending[0][0] <= tp - delay:
+            mature(tp - delay)
         z = 0.0
         if full[p] and len(samples) >= _DRIFT_MIN_SAMPLES:
             f = floors[p]
@@ -769,10 +810,9 @@ def _drift_pass(
         elif t % every == 0 and newest_abs[p] == newest_abs[p]:
             pending.append((t, newest_abs[p]))
         if pending and pending[0][0] <= t - delay:
-            while pending and pending[0][0] <= t - delay:
-                samples.append(pending.pop(0)[1])
-            del samples[:-_DRIFT_MAX_SAMPLES]
-            scale = 1.4826 * _median(samples)
+            mature(t - delay)
+    if okp.size and pending and pending[0][0] <= int(t_ok[-1]) - delay:
+        mature(int(t_ok[-1]) - delay)
     test.scale = scale
     return z_out, ref_out
 
@@ -877,8 +917,9 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
         x = vals[i]
         if checks and t % day == 0 and t > 0:
             st.level, st.t = level, t
-            flush()  # the check may restate the prefix sums: the drift test sees them as they were
-            _check_seasonality(cfg, st)
+            _check_seasonality(
+                cfg, st, flush
+            )  # a switch restates the prefix sums: the drift test sees them as they were
             daily, weekly, level, cs, slot_abs = st.daily, st.weekly, st.level, st.cs, st.slot_abs
         if len(hist) >= 2 * cfg.history_cap:
             flush()
