@@ -71,6 +71,7 @@ from __future__ import annotations
 import bisect
 import copy
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -852,16 +853,16 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
     base_out, sig_out, ref_out = [nan] * n, [nan] * n, [nan] * n
     anchor_out, revert_out = [False] * n, [False] * n
     nov_out, quiet_out = [0.0] * n, [False] * n
-    # per scored point, for the passes after the recursion; rec_k: its index in the prefix sums
+    # per scored point (its index in the chunk), for the passes after the recursion
     rec_i: list[int] = []
-    rec_t: list[int] = []
     rec_sig: list[float] = []
     rec_seas: list[float] = []
-    rec_k: list[int] = []
     flushed = 0  # records before this one have been through the drift test
+    t0 = st.t  # every point, scored or not, advances t by one and adds one prefix sum
 
-    def flush() -> None:
-        """Run the drift test over the points recorded since the last flush, with the prefix sums as they are."""
+    def flush(done: int) -> None:
+        """Run the drift test over the points recorded since the last flush, with the prefix sums as they are
+        after the chunk's first ``done`` points."""
         nonlocal flushed
         if flushed == len(rec_i) or not st.drift:
             flushed = len(rec_i)
@@ -869,24 +870,28 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
         sl = slice(flushed, len(rec_i))
         flushed = len(rec_i)
         idx = rec_i[sl]
+        # the chunk's point done - 1 added the last prefix sum: point j has len(cs) - done + j history points
+        k_off = len(st.cs) - done
+        rec_k = [k_off + j for j in idx]
+        rec_t = [t0 + j for j in idx]
         if len(idx) <= _SCALAR_DRIFT_MAX:  # a streaming update of a few points: numpy's overhead would dominate
             cs, cn = st.cs, st.cn
-            for j, k, tj, sg, se in zip(idx, rec_k[sl], rec_t[sl], rec_sig[sl], rec_seas[sl], strict=True):
+            for j, k, tj, sg, se in zip(idx, rec_k, rec_t, rec_sig[sl], rec_seas[sl], strict=True):
                 for test in st.drift:
                     zp, rp = _drift_point(test, cs, cn, k, tj, sg, zthr)
                     if math.fabs(zp) > math.fabs(z_out[j]):
                         z_out[j], kind_out[j], ref_out[j] = zp, _KIND_DRIFT, rp + se
             return
         # only the prefix sums the tests can reach: the last four of the longest segments before the first point
-        base = max(0, rec_k[sl.start] - _DRIFT_SEGMENTS * max(cfg.segs))
-        ks = np.asarray(rec_k[sl], dtype=np.int64) - base
+        base = max(0, rec_k[0] - _DRIFT_SEGMENTS * max(cfg.segs))
+        ks = np.asarray(rec_k, dtype=np.int64) - base
         sig = np.asarray(rec_sig[sl])
         csa, cna = np.asarray(st.cs[base:]), np.asarray(st.cn[base:], dtype=np.int64)
         zb = np.asarray([z_out[j] for j in idx])
         kb = np.asarray([kind_out[j] for j in idx], dtype=np.int8)
         rb = np.asarray([ref_out[j] for j in idx])
         for test in st.drift:
-            z3, ref = _drift_pass(test, csa, cna, ks, base, rec_t[sl], sig, zthr)
+            z3, ref = _drift_pass(test, csa, cna, ks, base, rec_t, sig, zthr)
             wins = np.abs(z3) > np.abs(zb)
             if wins.any():
                 zb = np.where(wins, z3, zb)
@@ -917,12 +922,11 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
         x = vals[i]
         if checks and t % day == 0 and t > 0:
             st.level, st.t = level, t
-            _check_seasonality(
-                cfg, st, flush
-            )  # a switch restates the prefix sums: the drift test sees them as they were
+            # a switch restates the prefix sums: the drift test sees them as they were
+            _check_seasonality(cfg, st, functools.partial(flush, i))
             daily, weekly, level, cs, slot_abs = st.daily, st.weekly, st.level, st.cs, st.slot_abs
         if len(hist) >= 2 * cfg.history_cap:
-            flush()
+            flush(i)
             _trim(cfg, st)
         hist.append(x)
         seas = 0.0
@@ -1031,8 +1035,6 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
         # the drift and new-extreme tests and the quiet period after an alert feed nothing back into the baseline:
         # they run over the chunk afterwards (see flush() and _alerts)
         rec_i.append(i)
-        rec_t.append(t)
-        rec_k.append(len(cs) - 1)
         rec_sig.append(base_sigma)
         rec_seas.append(seas)
         # An anomalous point updates nothing, and neither do the points after it while the shift statistic stays
@@ -1094,7 +1096,7 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
 
     st.level, st.scale_abs, st.scale_q, st.swing = level, scale_abs, scale_q, swing
     st.shift, st.shift_abs, st.t = shift, shift_abs, t
-    flush()
+    flush(n)
     _alerts(cfg, st, vals, rec_i, rec_sig, base_out, anchor_out, revert_out, z_out, kind_out, nov_out, quiet_out)
     return _Trace(
         z=np.asarray(z_out),
