@@ -349,3 +349,13 @@ def test_analyze_rds_sizes_within_family_keeps_prefix_without_dollars() -> None:
     assert first.evidence["finding"] == "over-provisioned"
     assert first.evidence["key_figure"].endswith(("db.r6g.large", "db.r6g.xlarge", "db.r6g.medium"))
     assert first.evidence["current_monthly_usd"] is None
+
+
+def test_analyze_misspelt_option_is_an_error_naming_it() -> None:
+    from cloudsage.core.errors import InputValidationError
+    from cloudsage.local.demo import build_demo_fleet
+
+    idle = build_demo_fleet().to_resource_metrics()[-1]
+    with pytest.raises(InputValidationError) as err:
+        analyze(idle, stratgy="aggressive")
+    assert err.value.field == "stratgy"

@@ -175,3 +175,14 @@ def test_analyze_runs_on_every_demo_resource(demo: dict) -> None:
 def test_analyze_demo_batch_worker_classified_batch(demo: dict) -> None:
     out = analyze(demo["i-0b7c1d2e3f4a5b6c7"])
     assert out.insights[0].evidence["workload"] == "batch"
+
+
+def test_analyze_misspelt_option_is_an_error_naming_it() -> None:
+    from cloudsage.core.errors import InputValidationError
+    from cloudsage.core.models.resources import analyze
+    from cloudsage.local.demo import build_demo_fleet
+
+    web = build_demo_fleet().to_resource_metrics()[0]
+    with pytest.raises(InputValidationError) as err:
+        analyze(web, target_cpu=55)
+    assert err.value.field == "target_cpu"

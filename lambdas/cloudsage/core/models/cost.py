@@ -870,6 +870,9 @@ def analyze(resource: ResourceMetrics, **params: Any) -> ModelOutput:
     ('idle', 280.32)
     """
     params = dict(params)
+    unknown = sorted(set(params) - set(CostOptimizer().get_params()) - {"spot_discount", "workload"})
+    if unknown:  # a misspelt option must not be ignored silently
+        raise InputValidationError(f"unknown parameter(s) {unknown}", field=unknown[0])
     spot_discount = float(params.pop("spot_discount", 0.6))
     workload = params.pop("workload", None)
     if resource.resource_type == "lambda":

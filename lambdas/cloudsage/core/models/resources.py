@@ -702,7 +702,10 @@ def analyze(resource: ResourceMetrics, **params: Any) -> ModelOutput:
     >>> out.insights[0].evidence["workload"]
     'batch'
     """
-    est = ResourceRecommender(**{k: v for k, v in params.items() if k in ResourceRecommender().get_params()})
+    unknown = sorted(set(params) - set(ResourceRecommender().get_params()))
+    if unknown:  # a misspelt option must not be ignored silently
+        raise InputValidationError(f"unknown parameter(s) {unknown}", field=unknown[0])
+    est = ResourceRecommender(**params)
     rec = est.fit(resource).predict()
     cur = resource.attributes.get("instance_type")
     change = rec.instance_type is not None and cur and rec.instance_type != cur
