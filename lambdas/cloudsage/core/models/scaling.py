@@ -1917,12 +1917,10 @@ def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str
             "act_by": by,
         }
         insights.append(
-            Insight(
-                resource.resource_id,
-                MODEL_NAME,
-                "proactive",
+            _proactive(
+                resource,
                 _severity_for(ratio, when - origin),
-                float(np.clip(conf, 0.05, 0.99)),
+                conf,
                 title,
                 summary,
                 rec,
@@ -1950,12 +1948,10 @@ def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str
             "instance_hours_saved": round(saved, 1),
         }
         insights.append(
-            Insight(
-                resource.resource_id,
-                MODEL_NAME,
-                "proactive",
+            _proactive(
+                resource,
                 "low",
-                float(np.clip(fc.confidence, 0.05, 0.99)),
+                fc.confidence,
                 title,
                 summary,
                 rec,
@@ -1980,6 +1976,37 @@ def _aligned(series: Sequence[MetricSeries]) -> tuple[np.ndarray, np.ndarray]:
     from cloudsage.core.series import align
 
     return align(series)
+
+
+def _proactive(
+    resource: ResourceMetrics,
+    severity: str,
+    confidence: float,
+    title: str,
+    summary: str,
+    recommendation: str,
+    detected_at: float,
+    window_start: float,
+    window_end: float,
+    evidence: dict[str, Any],
+    metric: str,
+) -> Insight:
+    """A proactive insight of this model; the confidence is kept inside [0.05, 0.99] (a forecast is never certain)."""
+    return Insight(
+        resource.resource_id,
+        MODEL_NAME,
+        "proactive",
+        severity,
+        float(np.clip(confidence, 0.05, 0.99)),
+        title,
+        summary,
+        recommendation,
+        detected_at,
+        window_start,
+        window_end,
+        evidence,
+        metric,
+    )
 
 
 def _util_insight(
@@ -2039,12 +2066,10 @@ def _util_insight(
         "forecast_confidence": round(fc.confidence, 3),
         "peak_ratio": round(ratio, 3),
     }
-    return Insight(
-        resource.resource_id,
-        MODEL_NAME,
-        "proactive",
+    return _proactive(
+        resource,
         sev,
-        float(np.clip(fc.confidence, 0.05, 0.99)),
+        fc.confidence,
         title,
         summary,
         rec,
@@ -2092,12 +2117,10 @@ def _lambda_insight(
         "reserved_concurrency": limit,
         "first_exceed_at": when,
     }
-    return Insight(
-        resource.resource_id,
-        MODEL_NAME,
-        "proactive",
+    return _proactive(
+        resource,
         sev,
-        float(np.clip(fc.confidence, 0.05, 0.99)),
+        fc.confidence,
         title,
         summary,
         rec,
