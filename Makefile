@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_VALIDATION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev run test unit integration infra-tests e2e lint format mypy synth deploy destroy layer layer-smoke bench bench-api fuzz-api openapi api bench-nab bench-forecast bench-scaling bench-scale bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
+.PHONY: help dev native run test unit integration infra-tests e2e lint format mypy synth deploy destroy layer layer-smoke bench bench-api fuzz-api openapi api bench-nab bench-forecast bench-scaling bench-scale bench-rightsizing bench-classify bench-perf bench-perf-live security clean pr
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,22 +22,30 @@ $(STAMP): pyproject.toml constraints.txt
 
 dev: $(STAMP) ## create .venv with the pinned dependencies
 
-run: $(STAMP) ## analyse the bundled demo fleet end to end on the local emulator
+# The anomaly detector's compiled kernel for this machine (C through ctypes; same results as its Python code, which
+# runs when there is no C compiler). `make layer` builds the Lambda architecture's own.
+NATIVE := lambdas/cloudsage/core/_native/libcloudsage-$(shell uname -m).so
+$(NATIVE): lambdas/cloudsage/core/_native/anomaly.c lambdas/cloudsage/core/native.py | $(STAMP)
+	PYTHONPATH=lambdas $(PY) -m cloudsage.core.native
+
+native: $(NATIVE) ## compile the anomaly detector's C kernel for this machine
+
+run: $(STAMP) $(NATIVE) ## analyse the bundled demo fleet end to end on the local emulator
 	$(VENV)/bin/cloudsage run --out out
 
-test: $(STAMP) ## the whole test suite
+test: $(STAMP) $(NATIVE) ## the whole test suite
 	$(PY) -m pytest -q
 
-unit: $(STAMP) ## unit tests (pure core)
+unit: $(STAMP) $(NATIVE) ## unit tests (pure core)
 	$(PY) -m pytest -q tests/unit
 
-integration: $(STAMP) ## handlers and adapters against moto
+integration: $(STAMP) $(NATIVE) ## handlers and adapters against moto
 	$(PY) -m pytest -q tests/integration
 
 infra-tests: $(STAMP) ## CDK assertion tests
 	$(PY) -m pytest -q tests/infra
 
-e2e: $(STAMP) ## the local state-machine run
+e2e: $(STAMP) $(NATIVE) ## the local state-machine run
 	$(PY) -m pytest -q tests/e2e
 
 lint: $(STAMP) ## ruff
@@ -62,7 +70,7 @@ deploy: $(STAMP) layer ## cdk deploy to the account in your AWS credentials (see
 destroy: $(STAMP) ## cdk destroy (the table, bucket and keys are retained: docs/deploy.md)
 	$(CDK) destroy CloudSage
 
-bench-nab: $(STAMP) ## NAB: CloudSage detector vs baselines (DATA=../shared/data/nab)
+bench-nab: $(STAMP) $(NATIVE) ## NAB: CloudSage detector vs baselines (DATA=../shared/data/nab)
 	$(PY) -m benchmarks.nab.run --data $(or $(DATA),../shared/data/nab)
 
 bench-rightsizing: $(STAMP) ## rightsizing backtest vs Compute Optimizer, VPA, krr, Cost Explorer rules
@@ -88,19 +96,19 @@ bench-forecast: $(BENCH_STAMP) ## forecasts vs naive, seasonal naive, MSTL, Auto
 bench-scaling: $(STAMP) ## predictive vs reactive target tracking vs static peak on real traces
 	$(PY) -m benchmarks.scaling.run --data $(or $(DATA),../shared/data)
 
-bench-scale: $(STAMP) ## 1,000 resources through the state machine; warm/cold CPU; monthly cost
+bench-scale: $(STAMP) $(NATIVE) ## 1,000 resources through the state machine; warm/cold CPU; monthly cost
 	$(PY) -m benchmarks.scale.run
 
-bench-api: $(STAMP) ## GET /insights latency over local HTTP with 10,000 insights
+bench-api: $(STAMP) $(NATIVE) ## GET /insights latency over local HTTP with 10,000 insights
 	$(PY) -m benchmarks.api.run --data $(or $(DATA),../shared/data)
 
-fuzz-api: $(STAMP) ## a long schemathesis run over docs/openapi.json against the local server
+fuzz-api: $(STAMP) $(NATIVE) ## a long schemathesis run over docs/openapi.json against the local server
 	$(PY) -m benchmarks.api.fuzz --examples $(or $(EXAMPLES),300)
 
-openapi: $(STAMP) ## regenerate docs/openapi.json from the code
+openapi: $(STAMP) $(NATIVE) ## regenerate docs/openapi.json from the code
 	PYTHONPATH=lambdas $(PY) -m cloudsage.handlers.api docs/openapi.json
 
-api: $(STAMP) ## serve the Insights API on 127.0.0.1:8080 over an analysed demo fleet
+api: $(STAMP) $(NATIVE) ## serve the Insights API on 127.0.0.1:8080 over an analysed demo fleet
 	$(VENV)/bin/cloudsage api --port 8080
 
 bench: bench-api bench-nab bench-forecast bench-scaling bench-rightsizing bench-classify bench-perf bench-scale ## every benchmark

@@ -21,7 +21,8 @@ from infra.settings import LAMBDA_CODE_DIR, SERVICE_NAME, InfraSettings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
-CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/tests"]
+# "**/*.so": a kernel built for the developer's machine (make native); the layer carries the Lambda architecture's
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/tests", "**/*.so"]
 
 
 class PipelineFunctions(Construct):

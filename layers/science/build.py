@@ -4,7 +4,10 @@
 
 Steps: ``pip install --platform ... --only-binary=:all: --no-compile --target build/python``; remove test
 suites, caches and build sources; strip debug symbols from extension modules (never from the vendored
-``*.libs`` folders: stripping those breaks OpenBLAS); compile ``.pyc`` when the target interpreter is on PATH.
+``*.libs`` folders: stripping those breaks OpenBLAS); compile ``.pyc`` when the target interpreter is on PATH;
+compile CloudSage's C kernels (:mod:`cloudsage.core.native`) for the target architecture into
+``cloudsage_native/`` when its C compiler is on PATH (Debian: ``gcc-aarch64-linux-gnu`` for arm64); without it
+the functions run the same Python code, slower.
 Prints the unzipped size of layer plus function code and exits 1 above the limit (Lambda's hard limit is
 262,144,000 bytes for function plus layers).
 """
@@ -12,6 +15,7 @@ Prints the unzipped size of layer plus function code and exits 1 above the limit
 from __future__ import annotations
 
 import argparse
+import platform
 import shutil
 import subprocess
 import sys
@@ -27,6 +31,26 @@ PLATFORMS = {
 }
 REMOVE_DIRS = {"tests", "__pycache__"}
 REMOVE_SUFFIXES = {".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp", ".f", ".f90"}
+
+
+# C compilers for the target architecture; the kernels are plain C (no Python headers), so one build serves any
+# Python version
+CC_TOOLS = {"arm64": ("aarch64-linux-gnu-gcc", "aarch64"), "x86_64": ("x86_64-linux-gnu-gcc", "x86_64")}
+
+
+def build_kernels(target: Path, arch: str) -> str:
+    sys.path.insert(0, str(ROOT / "lambdas"))
+    from cloudsage.core import native
+
+    cc, machine = CC_TOOLS[arch]
+    if shutil.which(cc) is None and platform.machine() == machine:
+        cc = "cc"  # building for this machine
+    out = target / "cloudsage_native" / f"libcloudsage-{machine}.so"
+    try:
+        native.build(out, cc)
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        return f"C kernels NOT built ({exc}; Debian: gcc-aarch64-linux-gnu): the functions run the Python code, slower"
+    return f"C kernels built with {cc}: {out.relative_to(target)}"
 
 
 def tree_bytes(path: Path) -> int:
@@ -146,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     slimmed = slim(target)
     stripped, strip_note = strip_extensions(target, args.arch)
     pyc_note = compile_pyc(target, args.python_version)
+    kernel_note = build_kernels(target, args.arch)
     layer = tree_bytes(target)
     code = tree_bytes(FUNCTION_CODE)
     total = layer + code
@@ -154,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  tests/sources  {-slimmed / mb:8.1f} MB")
     print(f"  strip          {-stripped / mb:8.1f} MB  ({strip_note})")
     print(f"  {pyc_note}")
+    print(f"  {kernel_note}")
     print(f"  layer          {layer / mb:8.1f} MB unzipped")
     print(f"  function code  {code / mb:8.1f} MB unzipped")
     hard = LAMBDA_HARD_LIMIT / mb

@@ -60,10 +60,13 @@ the benchmark path); :class:`AnomalyDetector` wraps it in the scikit-learn API w
 :func:`analyze` turns the flagged spans of every metric of a resource into
 :class:`~cloudsage.core.results.Anomaly` and :class:`~cloudsage.core.results.Insight` records.
 
-Cost: pure Python over numpy, O(1) per point plus a vectorised seasonality check per day: about 10-15 us of CPU
-per point in batch (20-50 ms for a 14-day 5-minute series of 4,032 points), about 20 us per single-point
-:meth:`AnomalyDetector.update` call. Imports: numpy and the project's light :mod:`cloudsage.core.base` only (no
-scikit-learn, no scipy), about 0.12 s of CPU cold.
+Cost: O(1) per point plus a vectorised seasonality check per day. The per-point recursion, the drift test and
+the quiet period run in a small C kernel when it is built (``make native``, or the layer's for Lambda; see
+:mod:`cloudsage.core.native`), with the same results to the last bit, else in Python: about 4 ms of CPU for a
+14-day 5-minute series of 4,032 points with the kernel, about 12 ms without (``make bench-scale``), and about
+20 us per single-point :meth:`AnomalyDetector.update` call (short chunks always run in Python). Imports: numpy,
+ctypes and the project's light :mod:`cloudsage.core.base` only (no scikit-learn, no scipy), about 0.2 s of CPU
+cold.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ import numpy as np
 from cloudsage.core.base import Estimator, check_is_fitted
 from cloudsage.core.errors import InsufficientDataError, InvalidSeriesError
 from cloudsage.core.metrics_catalog import metric_info
+from cloudsage.core.native import library as native_library
 from cloudsage.core.resource import ResourceMetrics
 from cloudsage.core.results import SEVERITIES, Anomaly, Insight, ModelOutput, iso
 from cloudsage.core.series import MetricSeries
@@ -555,15 +559,18 @@ def _centred(profile: np.ndarray) -> list[float]:
     return out
 
 
-def _check_seasonality(cfg: _Config, st: _State, before_change: Callable[[], None] | None = None) -> None:
+def _check_seasonality(
+    cfg: _Config, st: _State, before_change: Callable[[], None] | None = None, hist: np.ndarray | None = None
+) -> None:
     """At a day boundary: switch the daily/weekly profiles on or off from the history seen so far.
 
     ``before_change`` runs first when they do switch (the switch restates the drift test's prefix sums).
 
     Uses the raw history (winsorised in the correlation, medians per slot): the cleaned history is only as good
-    as the model that cleaned it, and the model is what is being chosen here.
+    as the model that cleaned it, and the model is what is being chosen here. ``hist``, when given, is
+    ``st.hist`` as an array (the compiled kernel's driver keeps one).
     """
-    h = np.asarray(st.hist, dtype=np.float64)
+    h = np.asarray(st.hist, dtype=np.float64) if hist is None else hist
     n_valid = int(np.sum(~np.isnan(h)))
     day, week = cfg.day, cfg.week
     want_daily = want_weekly = False
@@ -736,7 +743,7 @@ def _drift_pass(
     cn: np.ndarray,
     ks: np.ndarray,
     base: int,
-    ts: list[int],
+    ts: np.ndarray | list[int],
     sigmas: np.ndarray,
     zthr: float,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -818,6 +825,46 @@ def _drift_pass(
     return z_out, ref_out
 
 
+def _drift_native(
+    lib: Any,
+    test: _DriftTest,
+    cs: np.ndarray,
+    cn: np.ndarray,
+    ks: np.ndarray,
+    base: int,
+    ts: np.ndarray,
+    sigmas: np.ndarray,
+    zthr: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_drift_pass` in the compiled kernel (``cs_drift_run``: :func:`_drift_point` at every point)."""
+    n, seg = ks.shape[0], test.seg
+    z, ref = np.empty(n), np.empty(n)
+    n_pend, n_smp = len(test.pending), len(test.samples)
+    pend_t, pend_v = np.zeros(n_pend + n + 1, dtype=np.int64), np.zeros(n_pend + n + 1)
+    if n_pend:
+        pend_t[:n_pend] = [p[0] for p in test.pending]
+        pend_v[:n_pend] = [p[1] for p in test.pending]
+    samples, ordered = np.zeros(_DRIFT_MAX_SAMPLES + 1), np.zeros(_DRIFT_MAX_SAMPLES + 1)
+    samples[:n_smp] = test.samples
+    ordered[:n_smp] = sorted(test.samples)
+    every = max(1, seg // _DRIFT_SAMPLES_PER_SEGMENT)
+    d = np.array(
+        [seg, every, (_DRIFT_SEGMENTS - 1) * seg, _DRIFT_MIN_SAMPLES, _DRIFT_MAX_SAMPLES, base, n, n_smp, n_pend],
+        dtype=np.int64,
+    )
+    df = np.array([zthr, _DRIFT_FLOOR, 1.4826, test.scale])
+    ks, ts = np.ascontiguousarray(ks, dtype=np.int64), np.ascontiguousarray(ts, dtype=np.int64)
+    sigmas, cs, cn = np.ascontiguousarray(sigmas), np.ascontiguousarray(cs), np.ascontiguousarray(cn, dtype=np.int64)
+    lib.cs_drift_run(
+        *(a.ctypes.data for a in (cs, cn, ks, ts, sigmas, d, df, samples, ordered, pend_t, pend_v, z, ref))
+    )
+    n_smp, n_pend = int(d[7]), int(d[8])
+    test.samples = samples[:n_smp].tolist()
+    test.pending = list(zip(pend_t[:n_pend].tolist(), pend_v[:n_pend].tolist(), strict=True))
+    test.scale = float(df[3])
+    return z, ref
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     m = len(ordered) // 2
@@ -844,70 +891,166 @@ def _trim(cfg: _Config, st: _State) -> None:
     st.hist_t0 += drop
 
 
-def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
-    """Advance ``st`` over ``values`` (one call per chunk; chunks may be split anywhere)."""
-    vals = np.asarray(values, dtype=np.float64).tolist()
-    n = len(vals)
-    nan = math.nan
-    z_out, kind_out = [0.0] * n, [_KIND_NONE] * n
-    base_out, sig_out, ref_out = [nan] * n, [nan] * n, [nan] * n
-    anchor_out, revert_out = [False] * n, [False] * n
-    nov_out, quiet_out = [0.0] * n, [False] * n
-    # per scored point (its index in the chunk), for the passes after the recursion
-    rec_i: list[int] = []
-    rec_sig: list[float] = []
-    rec_seas: list[float] = []
-    flushed = 0  # records before this one have been through the drift test
-    t0 = st.t  # every point, scored or not, advances t by one and adds one prefix sum
+class _Chunk:
+    """Per-point outputs of one chunk, and the scored points that the passes after the recursion visit.
 
-    def flush(done: int) -> None:
+    Lists in Python; numpy arrays (``arrays``) when the compiled kernel runs, which writes them in place.
+    """
+
+    def __init__(self, n: int, t0: int, lib: Any = None) -> None:
+        nan = math.nan
+        self.lib = lib  # the compiled kernels, or None (Python)
+        self.arrays = False
+        self.t0 = t0  # every point, scored or not, advances t by one and adds one prefix sum
+        self.z: Any = [0.0] * n
+        self.kind: Any = [_KIND_NONE] * n
+        self.base: Any = [nan] * n
+        self.sig: Any = [nan] * n
+        self.ref: Any = [nan] * n
+        self.anchor: Any = [False] * n
+        self.revert: Any = [False] * n
+        self.nov: Any = [0.0] * n
+        self.quiet: Any = [False] * n
+        # per scored point (its index in the chunk), for the passes after the recursion
+        self.rec_i: Any = []
+        self.rec_sig: Any = []
+        self.rec_seas: Any = []
+        self.flushed = 0  # records before this one have been through the drift test
+
+    def as_lists(self) -> None:
+        """Turn the kernel's arrays into the lists the Python passes expect."""
+        if not self.arrays:
+            return
+        for name in ("z", "kind", "base", "sig", "ref", "nov", "rec_i", "rec_sig", "rec_seas"):
+            setattr(self, name, getattr(self, name).tolist())
+        for name in ("anchor", "revert", "quiet"):
+            setattr(self, name, getattr(self, name).astype(bool).tolist())
+        self.arrays = False
+
+    def flush(self, cfg: _Config, st: _State, done: int) -> None:
         """Run the drift test over the points recorded since the last flush, with the prefix sums as they are
         after the chunk's first ``done`` points."""
-        nonlocal flushed
-        if flushed == len(rec_i) or not st.drift:
-            flushed = len(rec_i)
+        z_out, kind_out, ref_out, zthr = self.z, self.kind, self.ref, cfg.z_threshold
+        n_rec = len(self.rec_i)
+        if self.flushed == n_rec or not st.drift:
+            self.flushed = n_rec
             return
-        sl = slice(flushed, len(rec_i))
-        flushed = len(rec_i)
-        idx = rec_i[sl]
+        sl = slice(self.flushed, n_rec)
+        self.flushed = n_rec
         # the chunk's point done - 1 added the last prefix sum: point j has len(cs) - done + j history points
         k_off = len(st.cs) - done
-        rec_k = [k_off + j for j in idx]
-        rec_t = [t0 + j for j in idx]
-        if len(idx) <= _SCALAR_DRIFT_MAX:  # a streaming update of a few points: numpy's overhead would dominate
+        if n_rec - sl.start <= _SCALAR_DRIFT_MAX:  # a streaming update of a few points: numpy's overhead dominates
+            recs = (self.rec_i, self.rec_sig, self.rec_seas)
+            idx, sigs, seas_l = (a[sl] if isinstance(a, list) else a[sl].tolist() for a in recs)
             cs, cn = st.cs, st.cn
-            for j, k, tj, sg, se in zip(idx, rec_k, rec_t, rec_sig[sl], rec_seas[sl], strict=True):
+            for j, sg, se in zip(idx, sigs, seas_l, strict=True):
                 for test in st.drift:
-                    zp, rp = _drift_point(test, cs, cn, k, tj, sg, zthr)
+                    zp, rp = _drift_point(test, cs, cn, k_off + j, self.t0 + j, sg, zthr)
                     if math.fabs(zp) > math.fabs(z_out[j]):
                         z_out[j], kind_out[j], ref_out[j] = zp, _KIND_DRIFT, rp + se
             return
+        idx_a = np.asarray(self.rec_i[sl], dtype=np.int64)
         # only the prefix sums the tests can reach: the last four of the longest segments before the first point
-        base = max(0, rec_k[0] - _DRIFT_SEGMENTS * max(cfg.segs))
-        ks = np.asarray(rec_k, dtype=np.int64) - base
-        sig = np.asarray(rec_sig[sl])
+        base = max(0, k_off + int(idx_a[0]) - _DRIFT_SEGMENTS * max(cfg.segs))
+        ks, ts = idx_a + (k_off - base), idx_a + self.t0
+        sig, seas = np.asarray(self.rec_sig[sl]), np.asarray(self.rec_seas[sl])
         csa, cna = np.asarray(st.cs[base:]), np.asarray(st.cn[base:], dtype=np.int64)
-        zb = np.asarray([z_out[j] for j in idx])
-        kb = np.asarray([kind_out[j] for j in idx], dtype=np.int8)
-        rb = np.asarray([ref_out[j] for j in idx])
+        if self.arrays:
+            zb, kb, rb = z_out[idx_a], kind_out[idx_a], ref_out[idx_a]
+        else:
+            idx = idx_a.tolist()
+            zb = np.asarray([z_out[j] for j in idx])
+            kb = np.asarray([kind_out[j] for j in idx], dtype=np.int8)
+            rb = np.asarray([ref_out[j] for j in idx])
         for test in st.drift:
-            z3, ref = _drift_pass(test, csa, cna, ks, base, rec_t, sig, zthr)
+            if self.lib is not None:
+                z3, ref = _drift_native(self.lib, test, csa, cna, ks, base, ts, sig, zthr)
+            else:
+                z3, ref = _drift_pass(test, csa, cna, ks, base, ts, sig, zthr)
             wins = np.abs(z3) > np.abs(zb)
             if wins.any():
                 zb = np.where(wins, z3, zb)
                 kb = np.where(wins, np.int8(_KIND_DRIFT), kb)
-                rb = np.where(wins, ref + np.asarray(rec_seas[sl]), rb)
-        for j, zv, kv, rv in zip(idx, zb.tolist(), kb.tolist(), rb.tolist(), strict=True):
+                rb = np.where(wins, ref + seas, rb)
+        if self.arrays:
+            z_out[idx_a], kind_out[idx_a], ref_out[idx_a] = zb, kb, rb
+            return
+        for j, zv, kv, rv in zip(idx_a.tolist(), zb.tolist(), kb.tolist(), rb.tolist(), strict=True):
             z_out[j], kind_out[j], ref_out[j] = zv, kv, rv
 
+
+_NATIVE_MIN = 64  # shorter chunks (streaming updates) run in Python: the kernel's set-up would cost more
+
+
+def _run(values: np.ndarray, cfg: _Config, st: _State, native: bool | None = None) -> _Trace:
+    """Advance ``st`` over ``values`` (one call per chunk; chunks may be split anywhere).
+
+    The recursion runs in the compiled kernel when there is one (:mod:`cloudsage.core.native`) and the chunk is
+    long enough, else in Python; the results are the same to the last bit. ``native=False`` forces Python,
+    ``native=True`` requires the kernel (tests).
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    vals = values.tolist()
+    n = len(vals)
+    if not st.drift:
+        st.drift = [_DriftTest(k) for k in cfg.segs]
+    lib = None if native is False else native_library()
+    if native and lib is None:
+        raise RuntimeError("the compiled anomaly kernel is not available (make native)")
+    if lib is not None and not native and n < _NATIVE_MIN:
+        lib = None
+    ch = _Chunk(n, st.t, lib)
+    if lib is not None:
+        _NativeRun(lib, values, vals, cfg, st, ch).run()
+    else:
+        _python_points(vals, 0, n, cfg, st, ch)
+    ch.flush(cfg, st, n)
+    if ch.arrays and cfg.novelty <= 0.0:  # only the quiet period: the kernel's loop
+        _quiet_native(ch, cfg, st, n)
+    else:
+        ch.as_lists()
+        _alerts(cfg, st, vals, ch.rec_i, ch.rec_sig, ch.base, ch.anchor, ch.revert, ch.z, ch.kind, ch.nov, ch.quiet)
+    return _Trace(
+        z=np.asarray(ch.z, dtype=np.float64),
+        kind=np.asarray(ch.kind, dtype=np.int8),
+        baseline=np.asarray(ch.base, dtype=np.float64),
+        sigma=np.asarray(ch.sig, dtype=np.float64),
+        reference=np.asarray(ch.ref, dtype=np.float64),
+        reanchored=np.asarray(ch.anchor, dtype=bool),
+        reverted=np.asarray(ch.revert, dtype=bool),
+        novelty=np.asarray(ch.nov, dtype=np.float64),
+        suppressed=np.asarray(ch.quiet, dtype=bool),
+    )
+
+
+def _quiet_native(ch: _Chunk, cfg: _Config, st: _State, n: int) -> None:
+    """:func:`_alerts` with the new-extreme tests off (the quiet period only), in the compiled kernel."""
+    qi = np.array([cfg.persist, cfg.seg, st.quiet_until, st.drift_quiet_until, st.drift_up], dtype=np.int64)
+    rec = np.ascontiguousarray(ch.rec_i, dtype=np.int64)
+    ch.lib.cs_quiet_run(
+        rec.ctypes.data, rec.shape[0], st.t - n, cfg.z_alert, ch.z.ctypes.data, ch.kind.ctypes.data,
+        ch.quiet.ctypes.data, qi.ctypes.data,
+    )  # fmt: skip
+    st.quiet_until, st.drift_quiet_until, st.drift_up = int(qi[2]), int(qi[3]), bool(qi[4])
+
+
+def _python_points(
+    vals: list[float], lo: int, hi: int, cfg: _Config, st: _State, ch: _Chunk, until_ready: bool = False
+) -> int:
+    """The recursion over the chunk's points ``lo`` to ``hi`` (the reference implementation of the kernel).
+
+    With ``until_ready`` it stops after the point that ends the warm-up. Returns the index of the next point.
+    """
+    z_out, kind_out, base_out, sig_out, ref_out = ch.z, ch.kind, ch.base, ch.sig, ch.ref
+    anchor_out, revert_out = ch.anchor, ch.revert
+    rec_i, rec_sig, rec_seas = ch.rec_i, ch.rec_sig, ch.rec_seas
+    nan = math.nan
     day, week, wbin = cfg.day, cfg.week, cfg.week_bin
     alpha, beta, a_sh = cfg.alpha, cfg.beta, cfg.a_shift
     g_d, g_w = cfg.gamma_d, cfg.gamma_w / cfg.week_bin
     persist, zthr = cfg.persist, cfg.z_threshold
     z_hold = _HOLD_FRACTION * zthr
     revert_window = max(4 * persist, day)
-    if not st.drift:
-        st.drift = [_DriftTest(k) for k in cfg.segs]
     min_scale, shift_floor = cfg.min_scale, cfg.shift_floor
     checks = day > 0 and cfg.seasonality != "none"
     fabs = math.fabs
@@ -918,15 +1061,16 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
     q_up, q_down = cfg.q_up, cfg.q_down
     t = st.t
 
-    for i in range(n):
+    stop = hi
+    for i in range(lo, hi):
         x = vals[i]
         if checks and t % day == 0 and t > 0:
             st.level, st.t = level, t
             # a switch restates the prefix sums: the drift test sees them as they were
-            _check_seasonality(cfg, st, functools.partial(flush, i))
+            _check_seasonality(cfg, st, functools.partial(ch.flush, cfg, st, i))
             daily, weekly, level, cs, slot_abs = st.daily, st.weekly, st.level, st.cs, st.slot_abs
         if len(hist) >= 2 * cfg.history_cap:
-            flush(i)
+            ch.flush(cfg, st, i)
             _trim(cfg, st)
         hist.append(x)
         seas = 0.0
@@ -953,6 +1097,9 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
                 level, scale_abs, shift_abs, scale_q, swing = st.level, st.scale_abs, st.shift_abs, st.scale_q, st.swing
             st.last_valid = t
             t += 1
+            if until_ready and st.ready:
+                stop = i + 1
+                break
             continue
 
         if t - st.last_valid > persist:  # back from a long gap: start from here, judge nothing yet
@@ -1096,19 +1243,168 @@ def _run(values: np.ndarray, cfg: _Config, st: _State) -> _Trace:
 
     st.level, st.scale_abs, st.scale_q, st.swing = level, scale_abs, scale_q, swing
     st.shift, st.shift_abs, st.t = shift, shift_abs, t
-    flush(n)
-    _alerts(cfg, st, vals, rec_i, rec_sig, base_out, anchor_out, revert_out, z_out, kind_out, nov_out, quiet_out)
-    return _Trace(
-        z=np.asarray(z_out),
-        kind=np.asarray(kind_out, dtype=np.int8),
-        baseline=np.asarray(base_out),
-        sigma=np.asarray(sig_out),
-        reference=np.asarray(ref_out),
-        reanchored=np.asarray(anchor_out, dtype=bool),
-        reverted=np.asarray(revert_out, dtype=bool),
-        novelty=np.asarray(nov_out),
-        suppressed=np.asarray(quiet_out, dtype=bool),
-    )
+    return stop
+
+
+class _NativeRun:
+    """Drives the compiled kernel over one chunk: Python does the warm-up, the daily seasonality checks, the history
+    trims and the burst bookkeeping; the kernel does every point in between (``_native/anomaly.c``).
+
+    While the kernel runs, its arrays hold the state and the chunk's outputs; ``st``'s history lists are brought up
+    to date (``_sync``) only before Python code that reads them (a seasonality switch, a trim) and at the end.
+    """
+
+    def __init__(self, lib: Any, values: np.ndarray, vals: list[float], cfg: _Config, st: _State, ch: _Chunk):
+        n = len(vals)
+        self.lib, self.values, self.vals, self.cfg, self.st, self.ch = lib, values, vals, cfg, st, ch
+        self.clean, self.cs = np.full(n, math.nan), np.zeros(n)
+        self.cn = np.zeros(n, dtype=np.int64)
+        self.rec_i, self.rec_sig, self.rec_seas = np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros(n)
+        self.run_buf, self.work = np.zeros(cfg.persist + 1), np.zeros(cfg.persist + 1)
+        ch.arrays = True  # the kernel writes the chunk's outputs in place
+        ch.z, ch.kind = np.zeros(n), np.zeros(n, dtype=np.int8)
+        ch.base, ch.sig, ch.ref = np.full(n, math.nan), np.full(n, math.nan), np.full(n, math.nan)
+        ch.anchor, ch.revert = np.zeros(n, dtype=np.uint8), np.zeros(n, dtype=np.uint8)
+        ch.nov, ch.quiet = np.zeros(n), np.zeros(n, dtype=np.uint8)
+        ch.rec_i, ch.rec_sig, ch.rec_seas = self.rec_i[:0], self.rec_sig[:0], self.rec_seas[:0]
+        # the history as it will be: the seasonality check reads its tail from here instead of converting st.hist
+        self.h0 = len(st.hist)
+        self.full = np.concatenate((np.asarray(st.hist, dtype=np.float64), values))
+        self.P = np.array(
+            [cfg.alpha, cfg.beta, cfg.a_shift, cfg.gamma_d, cfg.gamma_w / cfg.week_bin, cfg.z_threshold,
+             _HOLD_FRACTION * cfg.z_threshold, cfg.min_scale, cfg.shift_floor, cfg.b_swing, cfg.q_up, cfg.q_down,
+             _MAD_TO_SIGMA, _Q95, _SWING_FLOOR, _HUBER_K, _SLOT_CLIP, _SHIFT_CLIP, _SHIFT_MIN_Z,
+             _REANCHOR_SHARE * cfg.persist, _SCALE_CLIP],
+        )  # fmt: skip
+        self.Q = np.array(
+            [max(cfg.day, 1), max(cfg.week, 1), cfg.week_bin, cfg.persist, max(4 * cfg.persist, cfg.day),
+             _HABIT_MIN_DAYS], dtype=np.int64,
+        )  # fmt: skip
+        self.S, self.I = np.zeros(12), np.zeros(12, dtype=np.int64)
+        self.synced = 0  # chunk points before this one are in st's history lists
+        self.profiles: tuple[Any, ...] = ()  # st's daily, weekly and slot_abs lists that self.arrays mirror
+        self.arrays: list[np.ndarray | None] = []
+        self.habit: Any = None  # st.habit that self.habit_arrays mirror
+        self.habit_arrays: list[np.ndarray | None] = [None, None, None]
+
+    def _load_profiles(self) -> None:
+        st = self.st
+        self.profiles = (st.daily, st.weekly, st.slot_abs)
+        self.arrays = [None if p is None else np.asarray(p, dtype=np.float64) for p in self.profiles]
+
+    def _store_profiles(self) -> None:
+        for lst, arr in zip(self.profiles, self.arrays, strict=True):
+            if lst is not None and arr is not None:
+                lst[:] = arr.tolist()
+
+    def _load_habit(self) -> None:
+        habit = self.habit = self.st.habit
+        if habit is None:
+            self.habit_arrays = [None, None, None]
+            return
+        rows = [h if h is not None else (-1, -1, 0.0) for h in habit]
+        self.habit_arrays = [
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows], dtype=np.int64),
+            np.array([r[2] for r in rows], dtype=np.float64),
+        ]
+
+    def _pack(self) -> None:
+        st = self.st
+        has_prev = st.prev_level is not None
+        self.S[:] = (
+            st.level, st.scale_abs, st.scale_q, st.swing, st.shift, st.shift_abs, st.burst_peak, st.burst_floor,
+            float(st.burst_recheck), st.prev_level if has_prev else 0.0, st.cs[-1], 0.0,
+        )  # fmt: skip
+        self.I[:] = (
+            st.t, st.last_valid, st.prev_flag, has_prev, st.prev_until, st.run, st.run_sign, len(st.run_buf),
+            st.cn[-1], 0, 0, -1,
+        )  # fmt: skip
+        self.run_buf[: len(st.run_buf)] = st.run_buf
+
+    def _unpack(self) -> None:
+        st, s, i = self.st, self.S.tolist(), self.I.tolist()
+        st.level, st.scale_abs, st.scale_q, st.swing, st.shift, st.shift_abs, st.burst_peak = s[:7]
+        st.prev_level = s[9] if i[3] else None
+        st.t, st.last_valid, st.prev_until, st.run, st.run_sign = i[0], i[1], i[4], i[5], i[6]
+        st.prev_flag = bool(i[2])
+        st.run_buf = self.run_buf[: i[7]].tolist()
+
+    def _sync(self, upto: int) -> None:
+        """Bring st's history lists up to the chunk's point ``upto``, and the chunk's scored points up to now."""
+        a, st, ch = self.synced, self.st, self.ch
+        if upto > a:
+            st.hist.extend(self.vals[a:upto])
+            st.clean.extend(self.clean[a:upto].tolist())
+            st.cs.extend(self.cs[a:upto].tolist())
+            st.cn.extend(self.cn[a:upto].tolist())
+            self.synced = upto
+        m = int(self.I[10])
+        ch.rec_i, ch.rec_sig, ch.rec_seas = self.rec_i[:m], self.rec_sig[:m], self.rec_seas[:m]
+
+    def run(self) -> None:
+        cfg, st, ch, vals = self.cfg, self.st, self.ch, self.vals
+        n = len(vals)
+        i = 0
+        while i < n and not st.ready:
+            i = _python_points(vals, i, n, cfg, st, ch, until_ready=True)
+        self.synced = i
+        if i >= n:
+            return
+        day, checks = cfg.day, cfg.day > 0 and cfg.seasonality != "none"
+        self._load_profiles()
+        self._load_habit()
+        self._pack()
+        S, I = self.S, self.I  # noqa: E741
+        head = [a.ctypes.data for a in (S, I, self.P, self.Q)]
+        tail = [
+            a.ctypes.data
+            for a in (self.run_buf, self.work, self.clean, self.cs, self.cn, ch.z, ch.kind, ch.base, ch.sig, ch.ref,
+                      ch.anchor, ch.revert, self.rec_i, self.rec_sig, self.rec_seas)
+        ]  # fmt: skip
+        vptr = self.values.ctypes.data
+        checked_t = -1
+        while i < n:
+            t = int(I[0])
+            hist_len = len(st.hist) + (i - self.synced)
+            if checks and t % day == 0 and t > 0 and checked_t != t:
+                checked_t = t
+
+                def before_change(done: int = i) -> None:  # a switch: Python reads the history and the profiles
+                    self._sync(done)
+                    self._store_profiles()
+                    ch.flush(cfg, st, done)
+
+                st.level = float(S[0])
+                _check_seasonality(cfg, st, before_change, self.full[self.h0 + i - hist_len : self.h0 + i])
+                S[0] = st.level
+                if any(a is not b for a, b in zip((st.daily, st.weekly, st.slot_abs), self.profiles, strict=True)):
+                    self._load_profiles()
+                    S[10] = st.cs[-1]  # restated in the new model (synced above)
+            if hist_len >= 2 * cfg.history_cap:
+                self._sync(i)
+                ch.flush(cfg, st, i)
+                _trim(cfg, st)
+                hist_len = len(st.hist)
+            stop = min(n, i + day - t % day) if checks else n
+            stop = min(stop, i + 2 * cfg.history_cap - hist_len)
+            S[7], S[8] = st.burst_floor, float(st.burst_recheck)
+            if st.habit is not self.habit:
+                self._load_habit()
+            profiles = [None if a is None else a.ctypes.data for a in (*self.arrays, *self.habit_arrays)]
+            i = self.lib.cs_anomaly_run(vptr, i, stop, *head, *profiles, *tail)
+            event = int(I[9])
+            if event == 1:  # a burst ended at the point before i
+                t_end = int(I[0]) - 1
+                st.bursts.append((t_end, float(S[11])))
+                del st.bursts[:-_BURSTS_KEPT]
+                _refresh_bursts(cfg, st, t_end)
+            elif event == 2:  # point i reaches the burst recheck step: refresh first, then the kernel scores it
+                I[11] = int(I[0])
+                _refresh_bursts(cfg, st, int(I[0]))
+        self._sync(n)
+        self._unpack()
+        self._store_profiles()
 
 
 def _alerts(
