@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cloudsage.adapters.snapshots import SnapshotStore, model_output_key
+from cloudsage.core import native
 from cloudsage.core.errors import InputValidationError
 from cloudsage.core.registry import get_spec
 from cloudsage.core.resource import ResourceMetrics
@@ -29,6 +30,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if task.model != settings.MODEL_NAME:
         raise InputValidationError(f"this function runs {settings.MODEL_NAME!r}, not {task.model!r}", field="model")
     spec = get_spec(settings.MODEL_NAME)
+    # which compiled kernels this container runs (None: the same Python code, slower; see cloudsage.core.native)
+    logger.append_keys(native_kernels=str(native.library_path() or "none"))
     store = SnapshotStore(settings.BUCKET_NAME)
     resource = ResourceMetrics.from_dict(store.get_json(task.snapshot_key))
     if resource.resource_id != task.resource_id:
