@@ -126,7 +126,14 @@ class PerformancePrediction:
     level: int = 90
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+        return {f.name: _jsonable_floats(getattr(self, f.name)) for f in fields(self)}
+
+
+def _jsonable_floats(value: Any) -> Any:
+    """``jsonable(value)``, with a short cut for a tuple of Python floats (what jsonable makes of each float)."""
+    if type(value) is tuple and all(type(v) is float for v in value):
+        return [v if math.isfinite(v) else None for v in value]
+    return jsonable(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +179,23 @@ class SlaCheck:
 
 
 # ---------------------------------------------------------------------------------------------- queueing maths
+def _median(a: np.ndarray) -> float:
+    """``float(np.median(a))`` for a 1-D float64 array, without its dispatch overhead (~15 us a call).
+
+    numpy's own steps: ``np.partition`` with the same ``kth`` (so the same array), then the mean of the middle
+    slice (``np.add.reduce`` over it, divided by its length), NaN if a NaN was partitioned to the end.
+    """
+    n = a.size
+    if a.ndim != 1 or a.dtype != np.float64 or n == 0:
+        return float(np.median(a))
+    h = n // 2
+    part = np.partition(a, [h - 1, h, -1] if n % 2 == 0 else [h, -1])
+    if math.isnan(part[-1]):
+        return math.nan
+    mid = part[h - 1 : h + 1] if n % 2 == 0 else part[h : h + 1]
+    return float(np.add.reduce(mid) / mid.size)  # np.mean's sum, so a lone -0.0 comes out as 0.0 like numpy's
+
+
 def _theil_sen(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
     """Theil-Sen line: the median of the pairwise slopes, and median(y) - slope x median(x).
 
@@ -181,8 +205,8 @@ def _theil_sen(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
     dx = x[:, None] - x
     dy = y[:, None] - y
     up = dx > 0
-    slope = float(np.median(dy[up] / dx[up]))
-    return slope, float(np.median(y) - slope * np.median(x))
+    slope = _median(dy[up] / dx[up])
+    return slope, _median(y) - slope * _median(x)
 
 
 def erlang_c(m: int, a: np.ndarray | float) -> np.ndarray:
@@ -198,7 +222,8 @@ def erlang_c(m: int, a: np.ndarray | float) -> np.ndarray:
     a_arr = np.atleast_1d(np.asarray(a, dtype=np.float64))
     b = np.ones_like(a_arr)
     for k in range(1, int(m) + 1):
-        b = a_arr * b / (k + a_arr * b)
+        ab = a_arr * b  # computed once: the same product feeds the numerator and the denominator
+        b = ab / (k + ab)
     rho = a_arr / m
     with np.errstate(divide="ignore", invalid="ignore"):
         c = b / (1.0 - rho * (1.0 - b))
@@ -307,13 +332,19 @@ def _sojourn_quantile(q: float, s: float, c: float, theta: float) -> float:
     if not math.isfinite(theta) or theta <= 0:
         return math.inf
 
-    def cdf(t: float) -> float:
-        base = 1.0 - math.exp(-mu * t)
-        if abs(theta - mu) < 1e-9 * mu:
-            h = 1.0 - math.exp(-mu * t) * (1.0 + mu * t)
-        else:
-            h = 1.0 - (theta * math.exp(-mu * t) - mu * math.exp(-theta * t)) / (theta - mu)
-        return (1.0 - c) * base + c * h - q
+    # constants hoisted out of the CDF: the same IEEE operations on the same operands (``-mu * t`` is ``(-mu) * t``)
+    exp, neg_mu, neg_theta, stay, gap = math.exp, -mu, -theta, 1.0 - c, theta - mu
+    if abs(gap) < 1e-9 * mu:
+
+        def cdf(t: float) -> float:
+            e = exp(neg_mu * t)
+            return stay * (1.0 - e) + c * (1.0 - e * (1.0 + mu * t)) - q
+
+    else:
+
+        def cdf(t: float) -> float:
+            e = exp(neg_mu * t)
+            return stay * (1.0 - e) + c * (1.0 - (theta * e - mu * exp(neg_theta * t)) / gap) - q
 
     hi = s
     while cdf(hi) < 0:
@@ -510,12 +541,12 @@ class PerformancePredictor(BaseEstimator):  # type: ignore[misc]  # scikit-learn
 
         ceil = _Ceiling(kind, cores, workers, has_cpu, test.cpu_scope, float(self.think_time_s))
         x_max, method, ceilings, demand, background = ceil.estimate(lv, notes)
-        samples = np.array([_boot_ceiling(ceil, points, rng, colocated) for _ in range(_BOOTSTRAP)])
+        samples = _boot_ceilings(ceil, points, rng, colocated, _BOOTSTRAP, lv)
         samples = samples[np.isfinite(samples)]
         if samples.size == 0:
             samples = np.array([x_max])
         # centre the bootstrap spread on the point estimate (the median is a biased estimator of itself)
-        samples = samples * (x_max / float(np.median(samples)))
+        samples = samples * (x_max / _median(samples))
         noise = _noise_rel(points)
         self.noise_rel_ = noise
         self._contamination(kind, lv, cores, notes)
@@ -583,7 +614,7 @@ class PerformancePredictor(BaseEstimator):  # type: ignore[misc]  # scikit-learn
         if explicit is not None:
             return float(explicit)
         finite = [v for v in values if math.isfinite(v)]
-        return float(np.median(finite)) if finite else math.nan
+        return _median(np.asarray(finite, dtype=np.float64)) if finite else math.nan
 
     @staticmethod
     def _contamination(kind: str, lv: _Levels, cores: float, notes: list[str]) -> None:
@@ -770,8 +801,8 @@ class PerformancePredictor(BaseEstimator):  # type: ignore[misc]  # scikit-learn
         check_is_fitted(self, "params_")
         return float(self.noise_rel_)
 
-    def _open_at(self, lam: np.ndarray, x_max: float) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and p95 latency per unit at per-unit arrival rates ``lam`` with ceiling ``x_max``."""
+    def _open_mean(self, lam: np.ndarray, x_max: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean latency per unit at per-unit arrival rates ``lam`` with ceiling ``x_max``, and the Erlang C."""
         p = self.params_
         m = p.m_open
         s = m / x_max
@@ -779,9 +810,23 @@ class PerformancePredictor(BaseEstimator):  # type: ignore[misc]  # scikit-learn
         c = erlang_c(m, np.minimum(rho, 0.999999) * m)
         with np.errstate(divide="ignore"):
             wq = np.where(rho < 1.0, p.v * c * s / (m * (1.0 - rho)), np.inf)
-        mean = p.base_s + s + wq
+        return p.base_s + s + wq, c
+
+    def _open_at(self, lam: np.ndarray, x_max: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and p95 latency per unit at per-unit arrival rates ``lam`` with ceiling ``x_max``."""
+        p = self.params_
+        m = p.m_open
+        s = m / x_max
+        rho = lam / x_max
+        mean, c = self._open_mean(lam, x_max)
         q0 = _q95(m, s, 0.0, p.v)
-        p95 = np.array([p.base95_s + (_q95(m, s, float(r), p.v) - q0) if r < 1.0 else math.inf for r in rho])
+        # below the 0.999999 clip, c[i] is the Erlang C that _q95 would recompute (same elementwise IEEE operations)
+        p95 = np.array(
+            [
+                p.base95_s + (_q95(m, s, r, p.v, ci if r <= 0.999999 else None) - q0) if r < 1.0 else math.inf
+                for r, ci in zip(rho.tolist(), c.tolist(), strict=True)
+            ]
+        )
         return mean, p95
 
     def _predict_open(
@@ -790,7 +835,7 @@ class PerformancePredictor(BaseEstimator):  # type: ignore[misc]  # scikit-learn
         per_unit = loads / k
         lo, mid, hi = ceils
         mean, p95 = self._open_at(per_unit, mid)
-        mean_fast, _ = self._open_at(per_unit, hi)
+        mean_fast, _ = self._open_mean(per_unit, hi)  # its p95 is not reported
         mean_slow, p95_slow = self._open_at(per_unit, lo)
         noise = z * float(self.noise_rel_)
         thr = np.minimum(loads, k * mid)
@@ -832,7 +877,7 @@ class PerformancePredictor(BaseEstimator):  # type: ignore[misc]  # scikit-learn
             power = x / (n / x)
             return float(n[int(np.argmax(power))])
         lam = np.linspace(0.005, 0.995, 397) * p.x_max
-        mean, _ = self._open_at(lam, p.x_max)
+        mean, _ = self._open_mean(lam, p.x_max)
         return float(lam[int(np.argmax(lam / mean))])
 
     # ------------------------------------------------------------------ scenarios
@@ -1090,6 +1135,134 @@ def _boot_ceiling(ceil: _Ceiling, points: Sequence[LoadPoint], rng: np.random.Ge
         return math.nan
 
 
+def _boot_ceilings(
+    ceil: _Ceiling,
+    points: Sequence[LoadPoint],
+    rng: np.random.Generator,
+    colocated: bool,
+    n_boot: int,
+    lv: _Levels | None = None,
+) -> np.ndarray:
+    """``n_boot`` bootstrap ceilings in draw order: the numbers ``_boot_ceiling`` gives, called ``n_boot`` times.
+
+    ``lv`` is ``_levels(points, colocated)`` when the caller has it already.
+    """
+    fast = _PairsBootstrap.build(ceil, points, colocated, lv)
+    if fast is not None:
+        return fast.run(rng, n_boot)
+    return np.array([_boot_ceiling(ceil, points, rng, colocated) for _ in range(n_boot)])
+
+
+def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row of ``mask``, ``np.median(values[mask[row]])`` (inf for an empty row).
+
+    Exact for finite non-zero values: sorting finds the same order statistics as ``np.partition`` (equal values of
+    that kind are the same bits), and ``np.median`` averages the middle two as ``(a + b) / 2`` too.
+    """
+    if mask.shape[1] == 0:
+        return np.full(mask.shape[0], np.inf)
+    v = np.where(mask, values, np.inf)
+    v.sort(axis=1)
+    k = mask.sum(axis=1)
+    rows = np.arange(v.shape[0])
+    lo, hi = v[rows, np.maximum(k - 1, 0) // 2], v[rows, k // 2 - (k == 0)]
+    with np.errstate(invalid="ignore"):
+        return np.where(k % 2 == 1, lo, (lo + hi) / 2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _PairsBootstrap:
+    """Vectorised pairs bootstrap of an open-loop ceiling (distinct loads: CloudWatch bins), same draws and numbers.
+
+    With distinct loads every resampled level is copies of one step, so its medians are that step's level values
+    (``0.5 * (v + v)`` like the full fit's) and a resample's levels are a subset of the full fit's levels. Each
+    resample's draws are made exactly as :func:`_resample` makes them; the ceiling arithmetic of
+    :meth:`_Ceiling.estimate` is then done for all resamples at once on those subsets. Only built when every value
+    a median or a maximum sees is finite and non-zero (so ties are bit-identical) and nothing can raise.
+    """
+
+    ceil: _Ceiling
+    pos: np.ndarray
+    load: np.ndarray
+    thr: np.ndarray
+    work: np.ndarray
+    other: np.ndarray
+    ok: np.ndarray
+    pair_hi: np.ndarray
+    pair_lo: np.ndarray
+    slopes: np.ndarray
+
+    @classmethod
+    def build(
+        cls, ceil: _Ceiling, points: Sequence[LoadPoint], colocated: bool, lv: _Levels | None = None
+    ) -> _PairsBootstrap | None:
+        if ceil.kind != "open" or math.isfinite(ceil.workers) or len(points) < 2:
+            return None
+        if any(v not in ("ignore", "warn") for v in np.geterr().values()):
+            return None  # the step-by-step path turns a raised FloatingPointError into a NaN sample
+        loads = [p.load for p in points]
+        if not all(math.isfinite(x) for x in loads) or len(set(loads)) != len(loads):
+            return None
+        lv = lv if lv is not None else _levels(points, colocated)
+        if not np.all(np.isfinite(lv.thr) & (lv.thr > 0)):
+            return None
+        pos = np.searchsorted(lv.load, np.array(loads))
+        ok = np.isfinite(lv.work_cpu) & bool(ceil.has_cpu and math.isfinite(ceil.cores))
+        hi, lo = np.nonzero(ok[:, None] & ok[None, :] & (lv.thr[:, None] - lv.thr[None, :] > 0))
+        slopes = (lv.work_cpu[hi] - lv.work_cpu[lo]) / (lv.thr[hi] - lv.thr[lo])
+        other = lv.other_cpu[ok & np.isfinite(lv.other_cpu)]
+        for vals in (lv.work_cpu[ok], slopes, other):
+            if not np.all(np.isfinite(vals) & (vals != 0)):
+                return None
+        return cls(ceil, pos, lv.load, lv.thr, lv.work_cpu, lv.other_cpu, ok, hi, lo, slopes)
+
+    def run(self, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+        n, n_lv = self.pos.size, self.load.size
+        sel = np.zeros((n_boot, n_lv), dtype=bool)
+        start = rng.bit_generator.state
+        # one call for n_boot x n integers yields the stream of n_boot calls for n (the bit generator keeps its
+        # 32-bit buffer in its state); valid while no resample needs _resample's redraw of a one-level sample
+        picks = rng.integers(0, n, (n_boot, n))
+        if np.all(np.any(picks != picks[:, :1], axis=1)):  # distinct steps have distinct loads
+            sel[np.arange(n_boot)[:, None], self.pos[picks]] = True
+        else:
+            rng.bit_generator.state = start
+            for b in range(n_boot):
+                for _ in range(10):  # the draws of _resample's pairs bootstrap, in the same order
+                    pick = rng.integers(0, n, n)
+                    if np.any(pick != pick[0]):
+                        sel[b, self.pos[pick]] = True
+                        break
+                else:
+                    sel[b] = True
+        cores, thr, work = self.ceil.cores, self.thr, self.work
+        top_level = n_lv - 1 - np.argmax(sel[:, ::-1], axis=1)
+        observed = thr[top_level] < 0.95 * self.load[top_level]  # _open_saturated
+        max_thr = np.where(sel, thr, -np.inf).max(axis=1)
+        # _utilisation_law on the selected usable levels
+        use = sel & self.ok
+        k_ok = use.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            max_ok = np.where(use, thr, -np.inf).max(axis=1)
+            min_ok = np.where(use, thr, np.inf).min(axis=1)
+            theil = (self.ceil.cpu_scope == "host") & (k_ok >= 3) & (max_ok >= 1.5 * min_ok)
+            slope = _masked_median(self.slopes, use[:, self.pair_hi] & use[:, self.pair_lo])
+            icpt = _masked_median(work, use) - slope * _masked_median(thr, use)
+            last = n_lv - 1 - np.argmax(use[:, ::-1], axis=1)
+            top = np.argmax(np.where(use, thr, -np.inf), axis=1)  # first of equal maxima, as np.argmax
+            rising = theil & (slope > 0)
+            demand = np.where(theil, np.where(slope > 0, slope, work[last] / thr[last]), work[top] / thr[top])
+            intercept = np.where(rising, np.clip(icpt, 0.0, 0.9 * cores), 0.0)
+            busy = use & (work >= _SATURATED_SHARE * cores) & np.isfinite(self.other)
+            background = np.where(busy.any(axis=1), _masked_median(self.other, busy), 0.0)
+            background = np.clip(background, 0.0, 0.9 * cores)
+            x_util = (cores - background - intercept) / demand
+            util_ok = (k_ok > 0) & (demand > 0) & np.isfinite(x_util) & (x_util > 0)
+        # no plateau: the utilisation-law ceiling, else the open-loop contention fit (twice the top rate)
+        model = np.where(util_ok, x_util, 2.0 * max_thr)
+        return np.where(observed, max_thr, np.maximum(model, max_thr))
+
+
 def _resample(points: Sequence[LoadPoint], rng: np.random.Generator) -> list[LoadPoint]:
     """Bootstrap sample stratified by load level (every level keeps its number of steps).
 
@@ -1126,8 +1299,11 @@ def _noise_rel(points: Sequence[LoadPoint]) -> float:
     return math.sqrt(num / den) if den else 0.0
 
 
-def _q95(m: int, s: float, rho: float, v: float) -> float:
-    c = float(erlang_c(m, rho * m)[0]) if rho > 0 else 0.0
+def _q95(m: int, s: float, rho: float, v: float, c_known: float | None = None) -> float:
+    """p95 sojourn time of M/M/m at utilisation ``rho``; ``c_known`` is ``erlang_c(m, rho * m)`` if already known."""
+    if c_known is None:
+        c_known = float(erlang_c(m, rho * m)[0]) if rho > 0 else 0.0
+    c = c_known if rho > 0 else 0.0
     theta = (m / s) * (1.0 - rho) / v if rho < 1.0 else 0.0
     if c <= 0.0:
         return -s * math.log(0.05)
@@ -1243,9 +1419,9 @@ def operational_points(resource: ResourceMetrics, n_bins: int = 16, vcpus: float
         sel = ok & (which == b)
         if int(np.sum(sel)) < 5:
             continue
-        rate = float(np.median(lam[sel]))
-        mean = float(np.median(lat[sel])) if lat is not None else math.nan
-        busy = float(np.median(cpu[sel])) / 100.0 * cores if cpu is not None and math.isfinite(cores) else math.nan
+        rate = _median(lam[sel])
+        mean = _median(lat[sel]) if lat is not None else math.nan
+        busy = _median(cpu[sel]) / 100.0 * cores if cpu is not None and math.isfinite(cores) else math.nan
         if not math.isfinite(mean):
             mean = math.nan
         pts.append(
@@ -1324,6 +1500,23 @@ class _PeakForecast:
     method: str
 
 
+def _nanmedian_rows3(win: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(win, axis=0)`` for a ``(3, n)`` float64 array of finite values and NaN.
+
+    numpy takes a masked-array median there: the sorted valid values' middle one, or the halved sum of the middle
+    two, or of the lone value with itself, which is that value. Bit-identical while no value is -0.0 (the sorts
+    may order it against 0.0 differently) or so large that doubling overflows; else, or with an all-NaN column
+    (numpy warns), numpy's own.
+    """
+    nan = np.isnan(win)
+    k = 3 - nan.sum(axis=0)
+    vals = win[~nan]
+    if win.shape[0] != 3 or not np.all(k > 0) or np.any((vals == 0) & np.signbit(vals)) or np.any(np.abs(vals) > 1e300):
+        return np.nanmedian(win, axis=0)
+    s = np.sort(win, axis=0)  # NaN sorts last, as the masked values do
+    return np.where(k == 3, s[1], np.where(k == 2, (s[0] + s[1]) / 2.0, s[0]))
+
+
 def forecast_peak(rate: np.ndarray, ts: np.ndarray, horizon_days: float = 7.0) -> _PeakForecast:
     """Peak arrival rate expected within ``horizon_days``: a linear trend through the daily peaks.
 
@@ -1343,7 +1536,7 @@ def forecast_peak(rate: np.ndarray, ts: np.ndarray, horizon_days: float = 7.0) -
     r = rate.copy()
     padded = np.concatenate(([r[0]], r, [r[-1]]))
     win = np.stack([padded[:-2], padded[1:-1], padded[2:]])
-    smooth = np.nanmedian(np.where(np.isfinite(win), win, np.nan), axis=0) if r.size >= 3 else r
+    smooth = _nanmedian_rows3(np.where(np.isfinite(win), win, np.nan)) if r.size >= 3 else r
     day = np.floor(ts / _DAY_S)
     days = np.unique(day[ok])
     peaks = np.array([np.nanmax(smooth[(day == d) & np.isfinite(smooth)]) for d in days])
@@ -1575,7 +1768,7 @@ def _latency_plot(resource: ResourceMetrics, model: PerformancePredictor, ts: np
     fitted = np.full(idx.shape, np.nan)
     ok = np.isfinite(lam[idx]) & (lam[idx] > 0)
     if np.any(ok):
-        mean, _ = model._open_at(lam[idx][ok], model.max_throughput_)
+        mean, _ = model._open_mean(lam[idx][ok], model.max_throughput_)
         fitted[ok] = mean
     out = _plot(ts, lat)
     out["model_mean"] = _r(fitted)
