@@ -63,6 +63,7 @@ from cloudsage.core.errors import InputValidationError, InsufficientDataError, I
 from cloudsage.core.metrics_catalog import metric_info
 from cloudsage.core.resource import ResourceMetrics
 from cloudsage.core.results import Insight, ModelOutput, iso, jsonable
+from cloudsage.core.rounding import rounded6
 from cloudsage.core.series import MetricSeries
 
 __all__ = [
@@ -250,47 +251,94 @@ def _design_matrix(t: np.ndarray, design: _Design, period: int | None = None) ->
 
     Harmonics come from powers of one unit complex number per point (a cumulative product): far cheaper than a
     ``cos``/``sin`` per column on long 5-minute histories. With ``period`` (``t`` is a regular grid with that
-    step), each season's block is computed for one cycle only and repeated (a gather), when the grid is longer.
+    step), each season's block is computed for one cycle only and repeated (a gather), when the grid is longer;
+    when every season repeats, the rows of the longest cycle are built once and copied down whole.
     """
     n = len(t)
     out = np.empty((n, design.n_cols))
-    out[:, 0] = 1.0
 
-    def cycle(season_s: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def cycle(season_s: int) -> int | None:
+        """Steps of one cycle of the season when the grid is longer than that, else ``None`` (use all of ``t``)."""
         if period is not None and season_s % period == 0 and n > season_s // period:
-            steps = season_s // period
-            return t[:steps], np.arange(n) % steps
-        return t, None
+            return season_s // period
+        return None
 
+    cycles = ([cycle(DAY_S)] if design.daily else []) + ([cycle(WEEK_S)] if design.weekly else [])
+    repeating = [c for c in cycles if c is not None]
+    # When every season repeats (the weekly cycle is 7 daily ones), row r equals row r % rows: the first rows are
+    # built, then copied down (below).
+    rows = max(repeating) if repeating and len(repeating) == len(cycles) else n
+    head = out[:rows]
+    head[:, 0] = 1.0
     col = 1
     if design.daily:
-        tt, idx = cycle(DAY_S)
+        steps = cycles[0]
+        tt = t if steps is None else t[:steps]
         z = np.exp(2j * np.pi * (tt % DAY_S) / DAY_S)
         zk = np.cumprod(np.broadcast_to(z[:, None], (len(tt), design.daily)), axis=1)
-        if idx is not None:
-            zk = zk[idx]
-        out[:, col : col + design.daily] = zk.real
-        out[:, col + design.daily : col + 2 * design.daily] = zk.imag
+        if len(tt) < rows:
+            zk = zk[np.arange(rows) % len(tt)]
+        head[:, col : col + design.daily] = zk.real
+        head[:, col + design.daily : col + 2 * design.daily] = zk.imag
         col += 2 * design.daily
     if design.weekly:
-        tt, idx = cycle(WEEK_S)
+        steps = cycles[-1]
+        tt = t if steps is None else t[:steps]
         phase = 2.0 * np.pi * (tt % WEEK_S) / WEEK_S
         arg = np.outer(phase, np.asarray(design.weekly, dtype=np.float64))
         c, s_ = np.cos(arg), np.sin(arg)
-        if idx is not None:
+        if len(tt) < rows:
+            idx = np.arange(rows) % len(tt)
             c, s_ = c[idx], s_[idx]
         m = len(design.weekly)
-        out[:, col : col + m] = c
-        out[:, col + m : col + 2 * m] = s_
+        head[:, col : col + m] = c
+        head[:, col + m : col + 2 * m] = s_
+    # Copy the first rows down, doubling (filled stays a multiple of rows, so row r gets row r % rows): whole
+    # contiguous rows instead of a gather per season and strided column writes.
+    filled = rows
+    while filled < n:
+        step = min(filled, n - filled)
+        out[filled : filled + step] = out[:step]
+        filled += step
+    return out
+
+
+def _grid_design_matrix(t: np.ndarray, design: _Design, period: int) -> np.ndarray:
+    """:func:`_design_matrix` of a regular grid, read-only, remembered for the last few grids.
+
+    It depends on the times, the harmonics and the period only, and the metrics of a resource (and the resources of
+    one run) share their grid: the second forecast on a grid reuses the first one's matrix (the same array: equal
+    inputs, equal output). Callers only read it.
+    """
+    return _design_matrix_of(np.ascontiguousarray(t, dtype=np.float64).tobytes(), design.daily, design.weekly, period)
+
+
+@functools.lru_cache(maxsize=8)
+def _design_matrix_of(t_bytes: bytes, daily: int, weekly: tuple[int, ...], period: int) -> np.ndarray:
+    out = _design_matrix(np.frombuffer(t_bytes, dtype=np.float64), _Design("", daily, weekly), period)
+    out.flags.writeable = False
     return out
 
 
 def _median(x: np.ndarray) -> float:
-    """Median of a non-empty 1-D array (``np.median`` without its dispatch overhead)."""
+    """Median of a non-empty 1-D array (``np.median`` without its dispatch overhead).
+
+    An even size needs the two middle order statistics: one partition at the upper one, the lower one being the
+    largest value left of it (one selection instead of two, about three times faster on load residuals).
+    """
     k = x.size // 2
     part = x.copy()
-    part.partition([k - 1, k] if x.size % 2 == 0 else k)
-    return float(part[k]) if x.size % 2 else 0.5 * float(part[k - 1] + part[k])
+    part.partition(k)
+    hi = float(part[k])
+    if x.size % 2:
+        return hi
+    lo = float(part[:k].max())
+    if not (lo != 0.0 and hi != 0.0 and math.isfinite(lo + hi)):
+        # Equal values have equal bits except +0/-0 (and NaN): there, let the two-point partition pick, as it did.
+        part = x.copy()
+        part.partition([k - 1, k])
+        lo, hi = float(part[k - 1]), float(part[k])
+    return 0.5 * (lo + hi)
 
 
 def _robust_scale(r: np.ndarray, finite: bool = False) -> float:
@@ -608,16 +656,24 @@ def _gap_scales(states: np.ndarray) -> list[float]:
 
     :func:`_robust_scale` of each gap, the medians of all gaps from one partition per step.
     """
-    gaps = np.ascontiguousarray((states[:, 1:2] - states[:, 2:]).T)  # (levels, n), finite
+    gaps = np.empty((states.shape[1] - 2, len(states)))  # (levels, n), finite
+    np.subtract(states[:, 1], states[:, 2:].T, out=gaps)  # the same differences, written straight in that layout
     n = gaps.shape[1]
     if n == 0:
         return [0.0] * gaps.shape[0]
     k = n // 2
-    kth = [k - 1, k] if n % 2 == 0 else k
 
     def medians(m: np.ndarray) -> np.ndarray:
-        part = np.partition(m, kth, axis=1)
-        out: np.ndarray = part[:, k] if n % 2 else 0.5 * (part[:, k - 1] + part[:, k])
+        # As _median, per row: one partition at the upper middle, the lower one the largest value left of it.
+        part = np.partition(m, k, axis=1)
+        if n % 2:
+            odd: np.ndarray = part[:, k]
+            return odd
+        lo, hi = part[:, :k].max(axis=1), part[:, k]
+        if not (np.all(lo != 0.0) and np.all(hi != 0.0) and np.isfinite(lo + hi).all()):
+            part = np.partition(m, [k - 1, k], axis=1)  # +0/-0 or NaN: the two-point partition picks, as it did
+            lo, hi = part[:, k - 1], part[:, k]
+        out: np.ndarray = 0.5 * (lo + hi)
         return out
 
     mad = medians(np.abs(gaps - medians(gaps)[:, None])) * 1.4826
@@ -849,6 +905,8 @@ def _backtest(
     n_valid = np.concatenate([[0], np.cumsum(ok)])  # valid points before each index
     cache: dict[tuple[int, tuple[int, ...]], list[_Core]] = {}
     paths: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, ...]] = {}
+    prefixes: dict[int, tuple[np.ndarray, float, np.ndarray, np.ndarray]] = {}  # per earliest origin, see below
+    last_ok = np.maximum.accumulate(np.where(ok, np.arange(len(y)), 0))  # the newest valid row up to each row
     for d, X in zip(designs, mats, strict=True):
         key = (d.daily, d.weekly)
         if key not in cache:
@@ -858,16 +916,16 @@ def _backtest(
                 # Profile fitted on the data before the earliest origin; the level states of the whole series with
                 # the robust scales of that prefix (one pass: its first rows are the prefix fit's own states).
                 o0 = min(usable)
-                ok0 = ok[:o0]
-                floor0 = _floor(y[:o0], ok0)
-                w_time = 0.5 ** ((t[o0 - 1] - t[:o0]) / _WEIGHT_HALFLIFE_S)
-                y0 = np.where(ok0, y[:o0], 0.0)
+                if o0 not in prefixes:  # the designs usually share their earliest origin: computed once (read only)
+                    ok0 = ok[:o0]
+                    w_time = 0.5 ** ((t[o0 - 1] - t[:o0]) / _WEIGHT_HALFLIFE_S)
+                    prefixes[o0] = (ok0, _floor(y[:o0], ok0), w_time, np.where(ok0, y[:o0], 0.0))
+                ok0, floor0, w_time, y0 = prefixes[o0]
                 beta = _seasonal_beta(X[:o0], y0, ok0, w_time, floor0, d, period, daily_cache, float(t[0]))
                 resid, r_clip, states, scale0, hls = _level_states(y, ok, X, beta, period, floor0, upto=o0)
                 # The forecaster never clips its newest point (it may start a new level): at each origin, put the
                 # unclipped value back into the last row of the states (every EWMA moves by alpha times the change).
                 alphas = np.array([1.0] + [1.0 - 0.5 ** (1.0 / hl) for hl in hls])
-                last_ok = np.maximum.accumulate(np.where(ok, np.arange(len(y)), 0))
                 path = (resid, r_clip, states, last_ok, alphas)
                 st0, rc0 = _at_origin(path, o0)
                 base = _core_from_states(d, beta, float(t[o0 - 1]), period, h_bt, resid[:o0], rc0, st0, scale0, hls)
@@ -1010,6 +1068,32 @@ def _calibrated_quantiles(
     return table, calib
 
 
+def _order_stats(
+    errors: list[np.ndarray], sizes: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(srt[cols, lo], srt[cols, hi])`` with ``srt`` the errors padded with ``+inf`` and sorted per row.
+
+    When every horizon has at least 10 errors (only the first ``size`` sorted places are read), each is sorted
+    alone (1-D sorts beat one sort of the padded 2-D array): the same order statistics, and equal values are the
+    same bits except zeros (+0/-0); where a value read is 0 or not finite, the padded sort decides as before.
+    """
+    g = len(errors)
+    if bool((sizes >= 10).all()):
+        s_lo, s_hi = np.empty(lo.shape), np.empty(hi.shape)
+        for j, e in enumerate(errors):
+            srt_j = np.sort(e)
+            s_lo[:, j], s_hi[:, j] = srt_j[lo[:, j]], srt_j[hi[:, j]]
+        read = np.concatenate([s_lo, s_hi])
+        if np.isfinite(read).all() and np.all(read != 0.0):  # (a NaN would sort after the padding's +inf)
+            return s_lo, s_hi
+    pad = np.full((g, int(sizes.max())), np.inf)
+    for j, e in enumerate(errors):
+        pad[j, : e.size] = e
+    srt = np.sort(pad, axis=1)
+    cols = np.arange(g)[None, :]
+    return srt[cols, lo], srt[cols, hi]
+
+
 def _quantile_table(errors: list[np.ndarray], qs: Sequence[float]) -> np.ndarray:
     """``(len(qs), len(grid))`` quantiles, made monotone in the horizon (intervals never narrow with h).
 
@@ -1023,15 +1107,10 @@ def _quantile_table(errors: list[np.ndarray], qs: Sequence[float]) -> np.ndarray
     tab = np.zeros((len(qs), g))
     good = sizes >= 10
     if good.any():
-        pad = np.full((g, int(sizes.max())), np.inf)
-        for j, e in enumerate(errors):
-            pad[j, : e.size] = e
-        srt = np.sort(pad, axis=1)
         pos = q_arr[:, None] * (np.maximum(sizes, 1) - 1)[None, :]
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(sizes - 1, 0)[None, :])
-        cols = np.arange(g)[None, :]
-        s_lo, s_hi = srt[cols, lo], srt[cols, hi]
+        s_lo, s_hi = _order_stats(errors, sizes, lo, hi)
         vals = s_lo + (pos - lo) * (s_hi - s_lo)
         # Horizons without enough errors carry the last good one forward.
         src = np.maximum.accumulate(np.where(good, np.arange(g), -1))
@@ -1188,7 +1267,7 @@ class ScalingForecaster(BaseEstimator):  # type: ignore[misc]  # scikit-learn sh
         steps_day = max(1, round(DAY_S / period))
         h_bt = int(min(steps_day, h_max, max(1, n // 4)))
         # Every candidate's columns are a prefix of the richest design's: one matrix, sliced.
-        full = _design_matrix(t, max(designs, key=lambda d: d.n_cols), period)
+        full = _grid_design_matrix(t, max(designs, key=lambda d: d.n_cols), period)
         mats = [full[:, : d.n_cols] for d in designs]
         daily_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # daily fit shared across designs
         h_short = int(min(h_bt, max(1, round(3600 / period))))
@@ -1304,7 +1383,7 @@ class ScalingForecaster(BaseEstimator):  # type: ignore[misc]  # scikit-learn sh
             key = (core.design.daily, core.design.weekly)
             if key not in x_future:
                 t_future = core.t_end + core.period * steps.astype(np.float64)
-                x_future[key] = _design_matrix(t_future, core.design, core.period)
+                x_future[key] = _grid_design_matrix(t_future, core.design, core.period)
             means.append(core.mean(h, x_future[key]))
             qt = np.array([np.interp(steps, core.h_grid, row) for row in table])
             # Bands: the h-step error quantiles around the mean, widened by the calibration. (Centring the point
@@ -1374,6 +1453,67 @@ _THEILSEN_MAX_POINTS = 600
 _SATURATED_CPU = 90.0  # points at or above this CPU are left out of the capacity fit (queueing, not linear)
 
 
+@functools.cache
+def _norm_ppf(q: float) -> float:
+    from scipy.stats import distributions
+
+    return float(distributions.norm.ppf(q))
+
+
+def _theil_sen_ci(y: np.ndarray, x: np.ndarray, alpha: float) -> tuple[Any, Any, Any, Any]:
+    """``scipy.stats.theilslopes(y, x, alpha)`` (method "separate"): the same four numbers, bit for bit.
+
+    The same pairwise slopes as scipy (every pair divided in place, the ``x_i > x_j`` ones kept: one gather instead
+    of two), then the four order statistics scipy reads from its sorted slopes (the middle two, the interval's two)
+    found by selection instead of a sort, and the normal quantile computed once. Equal values are the same bits
+    except zeros (+0/-0), so where a value read is 0 or not finite (or anything is unusual: non-finite input, too
+    few slopes, interval ends at the middle) scipy itself answers.
+    """
+    from scipy.stats import theilslopes
+
+    y = np.array(y, dtype=float, copy=True).ravel()
+    x = np.array(x, dtype=float, copy=True).ravel()
+    if len(x) != len(y) or len(x) < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return tuple(theilslopes(y, x, alpha=alpha))
+    deltax = x[:, np.newaxis] - x
+    deltay = y[:, np.newaxis] - y
+    up = deltax > 0
+    with np.errstate(all="ignore"):  # the pairs left out (x_i <= x_j) may divide by 0
+        np.divide(deltay, deltax, out=deltay)
+    slopes = deltay[up]  # deltay[up] / deltax[up], element by element
+    nt = len(slopes)
+    if alpha > 0.5:
+        alpha = 1.0 - alpha
+    z = _norm_ppf(alpha / 2.0)
+    ny = len(y)
+    reps = [c[c > 1] for c in (np.unique(x, return_counts=True)[1], np.unique(y, return_counts=True)[1])]
+    # Sen (1968), eq. 2.6, with scipy's integer arithmetic (the tie counts of _find_repeats, as np.unique counts).
+    sigsq = 1 / 18.0 * (ny * (ny - 1) * (2 * ny + 5) - sum(int(np.sum(k * (k - 1) * (2 * k + 5))) for k in reps))
+    sigma = np.sqrt(sigsq)
+    if nt < 3 or not np.isfinite(sigma):
+        return tuple(theilslopes(y, x, alpha=alpha))
+    ru = min(int(np.round((nt - z * sigma) / 2.0)), nt - 1)
+    rl = max(int(np.round((nt + z * sigma) / 2.0)) - 1, 0)
+    k = nt // 2
+    if not (0 <= rl < k < ru < nt):
+        return tuple(theilslopes(y, x, alpha=alpha))
+    # Sorted slopes at k (the upper middle), k - 1, rl < k and ru > k: one selection at k, then the largest value
+    # left of it, and one selection on each side.
+    slopes.partition(k)
+    left, right = slopes[:k], slopes[k + 1 :]
+    hi_mid = slopes[k]
+    lo_mid = left.max() if nt % 2 == 0 else hi_mid
+    left.partition(rl)
+    right.partition(ru - k - 1)
+    lo_s, hi_s = left[rl], right[ru - k - 1]
+    picked = np.array([lo_mid, hi_mid, lo_s, hi_s])
+    if not (np.isfinite(picked).all() and np.all(picked != 0.0)):
+        return tuple(theilslopes(y, x, alpha=alpha))
+    medslope = (lo_mid + hi_mid) / 2.0 if nt % 2 == 0 else hi_mid  # np.median: the mean of the middle two
+    medinter = np.median(y) - medslope * np.median(x)
+    return medslope, medinter, lo_s, hi_s
+
+
 def learn_capacity(requests: Any, cpu: Any, instances: Any, *, target_utilization: float = 60.0) -> CapacityEstimate:
     """Learn requests per instance at the target CPU from history.
 
@@ -1424,9 +1564,7 @@ def learn_capacity(requests: Any, cpu: Any, instances: Any, *, target_utilizatio
     target = float(target_utilization)
     spread = float(np.percentile(xs, 90) - np.percentile(xs, 10))
     if spread > 0:
-        from scipy.stats import theilslopes
-
-        slope, intercept, lo_s, hi_s = theilslopes(ys, xs, alpha=0.90)
+        slope, intercept, lo_s, hi_s = _theil_sen_ci(ys, xs, 0.90)
         if slope > 0 and lo_s > 0 and intercept < target:
             cap = (target - intercept) / slope
             lower, upper = (target - intercept) / hi_s, (target - intercept) / lo_s
@@ -1685,6 +1823,11 @@ _ANALYZE_DEFAULTS: dict[str, Any] = {
 
 
 def _bucket(values: np.ndarray, size: int, how: str) -> np.ndarray:
+    if size == 1:
+        # Buckets of one: nanmin/nanmax return the value itself, nanmean its sum over one element (0 + x: -0.0
+        # becomes 0.0) divided by a count of 1 (NaN, a count of 0, gives NaN).
+        one = np.array(values, dtype=np.float64)
+        return one + 0.0 if how not in ("min", "max") else one
     n = len(values)
     pad = (-n) % size
     arr = np.r_[values, np.full(pad, np.nan)].reshape(-1, size)
@@ -1698,7 +1841,17 @@ def _bucket(values: np.ndarray, size: int, how: str) -> np.ndarray:
 
 
 def _rounded(values: Sequence[float] | np.ndarray) -> list[float | None]:
-    return [float(f"{v:.6g}") if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).tolist()]
+    """Six significant digits, ``None`` for NaN: ``float(f"{v:.6g}")`` per value, bit for bit (vectorised)."""
+    return rounded6(values)
+
+
+def _int_list(ts: np.ndarray) -> list[int]:
+    """``[int(t) for t in ts]``: one int64 conversion (also truncation toward zero) where every value fits."""
+    a = np.asarray(ts)
+    if a.ndim == 1 and a.dtype == np.float64 and bool(np.all(np.abs(a) < 2.0**62)):  # NaN fails: the loop raises
+        out: list[int] = a.astype(np.int64).tolist()
+        return out
+    return [int(t) for t in a]
 
 
 def _plot(
@@ -1709,10 +1862,10 @@ def _plot(
     size_f = max(1, math.ceil(fc.horizon / _PLOT_POINTS))
     ft = fc.timestamps
     out: dict[str, Any] = {
-        "timestamps": [int(t) for t in ts[::size_h]],
+        "timestamps": _int_list(ts[::size_h]),
         "values": _rounded(_bucket(values, size_h, "mean")),
         "forecast": {
-            "timestamps": [int(t) for t in ft[::size_f]],
+            "timestamps": _int_list(ft[::size_f]),
             "mean": _rounded(_bucket(np.asarray(fc.mean), size_f, "mean")),
             "lower": _rounded(_bucket(np.asarray(fc.lower_95), size_f, "min")),
             "upper": _rounded(_bucket(np.asarray(fc.upper_95), size_f, "max")),
