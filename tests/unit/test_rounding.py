@@ -106,3 +106,11 @@ def test_rounded6_matches_on_a_million_values() -> None:
         assert got == want  # None == None; equal floats (the bit-level check is in the tests above)
         zeros = [i for i, w in enumerate(want) if w == 0.0]
         assert all(math.copysign(1.0, got[i]) == math.copysign(1.0, want[i]) for i in zeros)  # type: ignore[arg-type]
+
+
+def test_rounded6_puts_missing_where_a_value_is_not_finite() -> None:
+    values = np.array([1.23456789, np.nan, np.inf, -0.0, -np.inf])
+    got = rounded6(values, missing=math.nan)
+    assert got[0] == 1.23457 and math.copysign(1.0, got[3]) == -1.0  # type: ignore[arg-type]
+    assert all(math.isnan(g) for g in (got[1], got[2], got[4]))  # type: ignore[arg-type]
+    assert rounded6(values)[1:3] == [None, None]

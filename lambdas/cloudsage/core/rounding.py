@@ -36,15 +36,15 @@ _LOW, _HIGH = 10.0 ** (_DIGITS - 1), 10.0**_DIGITS  # 1e5 and 1e6, exact
 _TIE_MARGIN = 1e-9  # far above half an ulp below 2**20 (5.8e-11): no rounding error crosses a tie
 
 
-def _slow(v: float) -> float | None:
-    return float(f"{v:.6g}") if math.isfinite(v) else None
+def _slow(v: float, missing: float | None = None) -> float | None:
+    return float(f"{v:.6g}") if math.isfinite(v) else missing
 
 
-def rounded6(values: Sequence[float] | np.ndarray) -> list[float | None]:
-    """``[float(f"{v:.6g}") if math.isfinite(v) else None for v in values]``, the same floats bit for bit."""
+def rounded6(values: Sequence[float] | np.ndarray, missing: float | None = None) -> list[float | None]:
+    """``[float(f"{v:.6g}") if math.isfinite(v) else missing for v in values]``, the same floats bit for bit."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1:  # not a plot series: the reference expression (and its errors) as they are
-        return [_slow(x) for x in v.tolist()]
+        return [_slow(x, missing) for x in v.tolist()]
     a = np.abs(v)
     nonzero = np.isfinite(v) & (a != 0.0)
     with np.errstate(all="ignore"):
@@ -69,5 +69,5 @@ def rounded6(values: Sequence[float] | np.ndarray) -> list[float | None]:
     zero = a == 0.0
     out: list[float | None] = np.where(zero, v, r).tolist()  # zeros as they are, sign included
     for i in np.flatnonzero(~(fast | zero)).tolist():
-        out[i] = _slow(float(v[i]))
+        out[i] = _slow(float(v[i]), missing)
     return out

@@ -88,6 +88,7 @@ from cloudsage.core.metrics_catalog import metric_info
 from cloudsage.core.native import library as native_library
 from cloudsage.core.resource import ResourceMetrics
 from cloudsage.core.results import SEVERITIES, Anomaly, Insight, ModelOutput, iso
+from cloudsage.core.rounding import rounded6
 from cloudsage.core.series import MetricSeries
 
 __all__ = ["ALERT_DEFAULTS", "AnomalyDetector", "analyze", "causal_scores", "min_points", "threshold_for_budget"]
@@ -2308,4 +2309,5 @@ def _plot(run: _MetricRun) -> dict[str, Any]:
 
 
 def _rounded(values: Sequence[float] | np.ndarray) -> list[float]:
-    return [float(f"{v:.6g}") if math.isfinite(v) else math.nan for v in np.asarray(values, dtype=np.float64).tolist()]
+    """Six significant digits, NaN where not finite: ``float(f"{v:.6g}")`` per value, bit for bit (vectorised)."""
+    return rounded6(values, missing=math.nan)  # type: ignore[return-value]  # never None with a float `missing`

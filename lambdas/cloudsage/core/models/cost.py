@@ -57,6 +57,7 @@ from cloudsage.core.catalog import (
 from cloudsage.core.errors import InputValidationError, InsufficientDataError
 from cloudsage.core.resource import ResourceMetrics
 from cloudsage.core.results import Insight, ModelOutput, jsonable
+from cloudsage.core.rounding import rounded6
 from cloudsage.core.series import MetricSeries
 
 __all__ = [
@@ -823,7 +824,7 @@ def _downsample(ts: np.ndarray, vs: np.ndarray) -> dict[str, list[float]]:
     step = max(1, math.ceil(ts.size / _PLOT_POINTS))
     return {
         "timestamps": [int(t) for t in ts[::step]],
-        "values": [float(f"{v:.6g}") if math.isfinite(v) else math.nan for v in vs[::step].tolist()],
+        "values": rounded6(vs[::step], missing=math.nan),  # type: ignore[dict-item]  # float(f"{v:.6g}"), bit for bit
     }
 
 

@@ -53,6 +53,7 @@ from cloudsage.core.errors import InputValidationError, InsufficientDataError
 from cloudsage.core.loadtest import LoadPoint, LoadTest
 from cloudsage.core.resource import ResourceMetrics
 from cloudsage.core.results import Insight, ModelOutput, jsonable
+from cloudsage.core.rounding import rounded6
 from cloudsage.core.series import MetricSeries
 
 MODEL_NAME = "performance"
@@ -1785,7 +1786,8 @@ def _plot(ts: np.ndarray, values: np.ndarray) -> dict[str, Any]:
 
 
 def _r(values: np.ndarray) -> list[float]:
-    return [float(f"{v:.6g}") if math.isfinite(v) else math.nan for v in np.asarray(values, dtype=np.float64).tolist()]
+    """Six significant digits, NaN where not finite: ``float(f"{v:.6g}")`` per value, bit for bit (vectorised)."""
+    return rounded6(values, missing=math.nan)  # type: ignore[return-value]  # never None with a float `missing`
 
 
 def _analyze_lambda(resource: ResourceMetrics, params: dict[str, Any]) -> ModelOutput:
