@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cloudsage.core.rounding import rounded6
+from cloudsage.core.rounding import rounded6, rounded_to
 
 
 def _reference(values: np.ndarray | list[float]) -> list[float | None]:
@@ -114,3 +114,27 @@ def test_rounded6_puts_missing_where_a_value_is_not_finite() -> None:
     assert got[0] == 1.23457 and math.copysign(1.0, got[3]) == -1.0  # type: ignore[arg-type]
     assert all(math.isnan(g) for g in (got[1], got[2], got[4]))  # type: ignore[arg-type]
     assert rounded6(values)[1:3] == [None, None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.floats(0.0, 1.0),
+            st.integers(0, 10**4).map(lambda k: (k + 0.5) / 1e4),  # ties at four places
+        ),
+        max_size=50,
+    ),
+    places=st.sampled_from([0, 1, 2, 4, 6]),
+)
+def test_rounded_to_is_round_bit_for_bit(values: list[float], places: int) -> None:
+    got, want = rounded_to(values, places), [round(float(v), places) for v in values]
+    assert [repr(g) for g in got] == [repr(w) for w in want]  # repr: -0.0, nan and inf compare too
+
+
+def test_rounded_to_on_many_scores_and_near_ties() -> None:
+    rng = np.random.default_rng(7)
+    near = (np.floor(rng.random(100_000) * 1e4) + 0.5) / 1e4 + rng.integers(-3, 4, 100_000) * 2.0**-52
+    for values in (rng.random(100_000), near, rng.normal(0, 1e6, 100_000)):
+        assert rounded_to(values, 4) == [round(float(v), 4) for v in values.tolist()]

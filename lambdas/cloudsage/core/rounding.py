@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["rounded6"]
+__all__ = ["rounded6", "rounded_to"]
 
 _DIGITS = 6
 _MAX_EXACT_POW10 = 22  # 10**22 is the largest power of ten that is an exact double
@@ -70,4 +70,28 @@ def rounded6(values: Sequence[float] | np.ndarray, missing: float | None = None)
     out: list[float | None] = np.where(zero, v, r).tolist()  # zeros as they are, sign included
     for i in np.flatnonzero(~(fast | zero)).tolist():
         out[i] = _slow(float(v[i]), missing)
+    return out
+
+
+def rounded_to(values: Sequence[float] | np.ndarray, places: int) -> list[float]:
+    """``[round(float(v), places) for v in values]`` for 1-D finite values, the same floats bit for bit.
+
+    ``round`` gives the double nearest to ``m / 10**places``, ``m`` the integer nearest to the exact
+    ``v * 10**places`` (ties to even). The same argument as :func:`rounded6`: away from a tie, ``rint`` of the one
+    correctly rounded product is that ``m``, and one correctly rounded division gives the double; values near a
+    tie, large values and non-finite ones take ``round`` itself.
+    """
+    if not 0 <= places <= _MAX_EXACT_POW10:
+        raise ValueError(f"places must be in [0, {_MAX_EXACT_POW10}], got {places}")
+    v = np.asarray(values, dtype=np.float64)
+    scale = _POW10[places]
+    with np.errstate(all="ignore"):
+        p = v * scale
+        ap = np.abs(p)
+        r = np.rint(p) / scale
+        # the product is within half an ulp (ap * 2**-53) of the exact value: far less than this margin to a tie
+        fast = np.isfinite(p) & (ap < 2.0**52) & (np.abs(ap - np.floor(ap) - 0.5) > _TIE_MARGIN * np.maximum(1.0, ap))
+    out: list[float] = np.where(v == 0.0, v, r).tolist()  # zeros as they are, sign included (round keeps it)
+    for i in np.flatnonzero(~fast & (v != 0.0)).tolist():
+        out[i] = round(float(v[i]), places)
     return out

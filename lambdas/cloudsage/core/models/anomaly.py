@@ -88,7 +88,7 @@ from cloudsage.core.metrics_catalog import metric_info
 from cloudsage.core.native import library as native_library
 from cloudsage.core.resource import ResourceMetrics
 from cloudsage.core.results import SEVERITIES, Anomaly, Insight, ModelOutput, iso
-from cloudsage.core.rounding import rounded6
+from cloudsage.core.rounding import rounded6, rounded_to
 from cloudsage.core.series import MetricSeries
 
 __all__ = ["ALERT_DEFAULTS", "AnomalyDetector", "analyze", "causal_scores", "min_points", "threshold_for_budget"]
@@ -403,7 +403,7 @@ class _State:
     burst_peak: float = 0.0  # peak |r| of the flagged run in progress
     burst_floor: float = 0.0  # scale below which frequent bursts would be flagged again
     burst_recheck: float = math.inf  # step at which a burst leaves a window and the floors change
-    habit: list[tuple[int, int, float] | None] | None = None  # per daily slot: (burst days, latest day, scale)
+    habit: _HabitTable | None = None  # per daily slot: (burst days, latest day, scale), or None
     shift: float = 0.0  # EW mean of clipped z
     shift_abs: float = 0.0  # its EW mean absolute value
     daily: list[float] | None = None
@@ -481,15 +481,29 @@ def _season_at(cfg: _Config, st: _State, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def _centered_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """NaN-aware centred moving mean (shorter windows at the edges)."""
-    ok = ~np.isnan(x)
-    c = np.concatenate(([0.0], np.cumsum(np.where(ok, x, 0.0))))
-    k = np.concatenate(([0], np.cumsum(ok)))
-    n = x.shape[0]
+@functools.lru_cache(maxsize=16)
+def _window_bounds(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix-sum indexes of :func:`_centered_mean`'s windows (read-only; the daily check asks for the same ones)."""
     lo = np.clip(np.arange(n) - window // 2, 0, n)
     hi = np.clip(lo + window, 0, n)
+    lo.flags.writeable = hi.flags.writeable = False
+    return lo, hi
+
+
+def _centered_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """NaN-aware centred moving mean (shorter windows at the edges)."""
+    n = x.shape[0]
+    ok = ~np.isnan(x)
+    c = np.empty(n + 1)
+    c[0] = 0.0
+    np.cumsum(np.where(ok, x, 0.0), out=c[1:])
+    k = np.empty(n + 1, dtype=np.int64)
+    k[0] = 0
+    np.cumsum(ok, out=k[1:])
+    lo, hi = _window_bounds(n, window)
     cnt = k[hi] - k[lo]
+    if cnt.all():  # no empty window (the usual case): nothing to mark NaN
+        return (c[hi] - c[lo]) / cnt
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, (c[hi] - c[lo]) / np.maximum(cnt, 1), np.nan)
 
@@ -518,16 +532,20 @@ def _percentile_1_99(v: np.ndarray) -> tuple[float, float]:
 def _lag_corr(u: np.ndarray, lag: int) -> float:
     if lag >= u.shape[0]:
         return 0.0
-    a, b = u[:-lag], u[lag:]
-    ok = ~(np.isnan(a) | np.isnan(b))
-    if ok.sum() < max(10, lag // 2):
+    nan = np.isnan(u)
+    ok = ~(nan[:-lag] | nan[lag:])
+    if np.count_nonzero(ok) < max(10, lag // 2):
         return 0.0
-    lo, hi = _percentile_1_99(u[~np.isnan(u)])  # a few huge spikes must not decide
-    a, b = np.clip(a[ok], lo, hi), np.clip(b[ok], lo, hi)
-    a, b = a - a.mean(), b - b.mean()
-    # np.sum of products, not a BLAS dot: a multithreaded BLAS spins threads that cost more than the sum
-    den = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
-    return float(np.sum(a * b)) / den if den > 0 else 0.0
+    lo, hi = _percentile_1_99(u[~nan])  # a few huge spikes must not decide
+    a, b = u[:-lag][ok], u[lag:][ok]  # copies, changed in place below
+    for v in (a, b):  # np.clip(v, lo, hi): lo <= hi and no NaN is left
+        np.maximum(v, lo, out=v)
+        np.minimum(v, hi, out=v)
+    a -= np.add.reduce(a) / a.size  # v.mean(): numpy's own sum over the count
+    b -= np.add.reduce(b) / b.size
+    # sums of products, not a BLAS dot: a multithreaded BLAS spins threads that cost more than the sum
+    den = math.sqrt(float(np.add.reduce(a * a)) * float(np.add.reduce(b * b)))
+    return float(np.add.reduce(a * b)) / den if den > 0 else 0.0
 
 
 def _slot_median(u: np.ndarray, first_slot: int, n_slots: int, bin_steps: int = 1, pool: int = 0) -> np.ndarray:
@@ -572,7 +590,7 @@ def _check_seasonality(
     ``st.hist`` as an array (the compiled kernel's driver keeps one).
     """
     h = np.asarray(st.hist, dtype=np.float64) if hist is None else hist
-    n_valid = int(np.sum(~np.isnan(h)))
+    n_valid = h.shape[0] - int(np.count_nonzero(np.isnan(h)))
     day, week = cfg.day, cfg.week
     want_daily = want_weekly = False
     if cfg.seasonality != "none" and n_valid >= _MIN_DAILY_CYCLES * day:
@@ -666,7 +684,14 @@ def _refresh_bursts(cfg: _Config, st: _State, t: int) -> None:
     st.habit = _habits(cfg, st.bursts, scale) if cfg.day and st.bursts else None
 
 
-def _habits(cfg: _Config, bursts: list[tuple[int, float]], scale: float) -> list[tuple[int, int, float] | None]:
+class _HabitTable(list):  # type: ignore[type-arg]
+    """Per daily slot: ``(burst days, latest day, scale)`` or None (a list, what the Python loop reads), with the same
+    table as three arrays in ``arrays`` (what the compiled kernel reads; ``-1`` burst days for None)."""
+
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _habits(cfg: _Config, bursts: list[tuple[int, float]], scale: float) -> _HabitTable:
     """Per daily slot: ``(days with a burst within the tolerance, latest such day, scale)``, or None under two days.
 
     Vectorised: it runs after every burst, and a bursty metric has hundreds of them in a week.
@@ -686,10 +711,14 @@ def _habits(cfg: _Config, bursts: list[tuple[int, float]], scale: float) -> list
     counts = np.bincount(slots, minlength=day)
     starts = np.cumsum(counts) - counts
     upper = peaks[order][np.clip(starts + np.minimum(counts - 1, (0.8 * counts).astype(np.int64)), 0, None)]
-    return [
-        (int(n_days[k]), int(last_day[k]), scale * float(upper[k])) if n_days[k] >= _HABIT_MIN_DAYS else None
-        for k in range(day)
-    ]
+    habit = n_days >= _HABIT_MIN_DAYS
+    scales = scale * upper  # elementwise: the same product as scale * float(upper[k])
+    table = _HabitTable(
+        (nd, ld, sc) if ok else None
+        for nd, ld, sc, ok in zip(n_days.tolist(), last_day.tolist(), scales.tolist(), habit.tolist(), strict=True)
+    )
+    table.arrays = (np.where(habit, n_days, -1).astype(np.int64), last_day, scales)
+    return table
 
 
 def _upper(values: list[float]) -> float:
@@ -1300,15 +1329,7 @@ class _NativeRun:
 
     def _load_habit(self) -> None:
         habit = self.habit = self.st.habit
-        if habit is None:
-            self.habit_arrays = [None, None, None]
-            return
-        rows = [h if h is not None else (-1, -1, 0.0) for h in habit]
-        self.habit_arrays = [
-            np.array([r[0] for r in rows], dtype=np.int64),
-            np.array([r[1] for r in rows], dtype=np.int64),
-            np.array([r[2] for r in rows], dtype=np.float64),
-        ]
+        self.habit_arrays = [None, None, None] if habit is None else list(habit.arrays)
 
     def _pack(self) -> None:
         st = self.st
@@ -2297,9 +2318,9 @@ def _plot(run: _MetricRun) -> dict[str, Any]:
         pick = np.where(s[np.arange(s.shape[0]), peak] >= _COMOVE_SCORE, peak, 0)
         idx = np.arange(0, n, size) + pick
     return {
-        "timestamps": [int(t) for t in run.timestamps[idx]],
+        "timestamps": run.timestamps[idx].astype(np.int64).tolist(),  # int(t) each: both truncate
         "values": _rounded(run.values[idx]),
-        "scores": [round(float(s), 4) for s in run.scores[idx]],
+        "scores": rounded_to(run.scores[idx], 4),  # round(float(s), 4) per score, bit for bit
         "baseline": _rounded(run.trace.baseline[idx]),
         "spans": [[float(run.timestamps[a]), float(run.timestamps[b])] for a, b in run.spans],
         "seasonality": run.seasonality,
