@@ -145,3 +145,47 @@ def test_seasonality_statistics_equal_the_plain_numpy_code(n, seed, window, lag,
     u = x - want
     r1, r2 = an._lag_corr(u, lag), _lag_corr_reference(u, lag)
     assert r1 == r2 or (np.isnan(r1) and np.isnan(r2))
+
+
+def _slot_median_reference(u, first_slot, n_slots, bin_steps=1, pool=0):  # the lexsort code before the fast path
+    slot = ((first_slot + np.arange(u.shape[0])) % (n_slots * bin_steps)) // bin_steps
+    ok = ~np.isnan(u)
+    vals, slots = u[ok], slot[ok]
+    if pool:
+        vals = np.tile(vals, 2 * pool + 1)
+        slots = np.concatenate([(slots + k) % n_slots for k in range(-pool, pool + 1)])
+    out = np.zeros(n_slots)
+    order = np.lexsort((vals, slots))
+    s_sorted, v_sorted = slots[order], vals[order]
+    starts = np.searchsorted(s_sorted, np.arange(n_slots), "left")
+    ends = np.searchsorted(s_sorted, np.arange(n_slots), "right")
+    has = ends > starts
+    lo, hi = (starts + ends - 1) // 2, (starts + ends) // 2
+    out[has] = 0.5 * (v_sorted[lo[has]] + v_sorted[np.minimum(hi[has], ends[has] - 1)])
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(0, 6000),
+    seed=st.integers(0, 2**31 - 1),
+    layout=st.sampled_from([(288, 1, 1), (288, 1, 0), (168, 12, 0), (24, 1, 1), (3, 1, 1), (1, 1, 0)]),
+    kind=st.sampled_from(["normal", "ties", "zeros", "signed zeros", "gappy"]),
+)
+def test_slot_median_equals_the_lexsort_code(n, seed, layout, kind):
+    rng = np.random.default_rng(seed)
+    n_slots, bin_steps, pool = layout
+    u = rng.normal(size=n)
+    if kind == "ties":
+        u = np.round(u, 1)
+    elif kind == "zeros":
+        u[rng.random(n) < 0.3] = 0.0
+    elif kind == "signed zeros":
+        u[rng.random(n) < 0.3] = 0.0
+        u[rng.random(n) < 0.1] = -0.0
+    elif kind == "gappy":
+        u[rng.random(n) < 0.5] = np.nan
+    first = int(rng.integers(0, n_slots * bin_steps))
+    want = _slot_median_reference(u, first, n_slots, bin_steps, pool)
+    got = an._slot_median(u, first, n_slots, bin_steps, pool)
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))

