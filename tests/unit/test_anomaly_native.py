@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudsage.core import native
@@ -203,3 +203,22 @@ def test_a_library_of_another_abi_is_not_used(tmp_path, monkeypatch):
         assert native.library() is None
     finally:
         native.library.cache_clear()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    util=st.lists(st.one_of(st.floats(-10.0, 150.0), st.just(float("nan"))), max_size=400),
+    start=st.sampled_from([0.0, 0.5, 1.0]),
+    vcpu=st.sampled_from([2, 8]),
+)
+def test_credit_kernel_equals_the_python_loop(lib, util, start, vcpu):
+    """CostOptimizer's burstable credit balance: the compiled loop counts the same empty intervals."""
+    from cloudsage.core.catalog import instance_spec
+    from cloudsage.core.models import cost
+
+    spec = instance_spec("t3.large" if vcpu == 2 else "t3.2xlarge")
+    u = np.asarray(util, dtype=np.float64)
+    got = cost.credit_exhausted_share(u, spec, 300.0, start)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cost, "native_library", lambda: None)
+        assert got == cost.credit_exhausted_share(u, spec, 300.0, start)

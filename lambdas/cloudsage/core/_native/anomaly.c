@@ -378,3 +378,20 @@ void cs_quiet_run(const int64_t *rec_i, int64_t n_rec, int64_t t0, double z_aler
     }
     QI[QI_QUIET_UNTIL] = quiet_until, QI[QI_DRIFT_QUIET_UNTIL] = drift_quiet_until, QI[QI_DRIFT_UP] = drift_up;
 }
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * CostOptimizer's burstable credit balance (cost.credit_exhausted_share): a running sum clipped at the cap and at
+ * zero; returns the number of intervals with an empty balance. The same operations as the Python loop, in order.
+ */
+int64_t cs_credit_empty(const double *net, int64_t n, double cap, double balance) {
+    int64_t empty = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double b = balance + net[i];
+        balance = b < cap ? b : cap; /* Python's min(cap, b): cap unless b < cap */
+        if (balance <= 0.0) {
+            empty++;
+            balance = 0.0;
+        }
+    }
+    return empty;
+}
