@@ -445,6 +445,21 @@ def test_analyze_demo_asg_reports_proactive_scale_out(demo_outputs: dict[str, ob
     assert abs(cap["per_instance"] - 20625) / 20625 < 0.05
 
 
+def test_analyze_demo_asg_reports_the_cpu_the_plan_implies(demo_outputs: dict[str, object]) -> None:
+    # Given the web ASG analysed / Then its CPU detail is the CPU per instance under the plan
+    out = demo_outputs["web-api-asg"]
+    cpu = out.detail["CPUUtilization"]  # type: ignore[attr-defined]
+    fc, plan = cpu["forecast"], out.detail["RequestCount"]["plan"]  # type: ignore[attr-defined]
+    assert fc["under_plan"] is True
+    lower, mean, p90, upper = (np.asarray(fc[k], dtype=float) for k in ("lower", "mean", "upper_80", "upper"))
+    assert np.all((0 <= lower) & (lower <= mean) & (mean <= p90) & (p90 <= upper) & (upper <= 100))
+    # the plan sizes the group for p90 load at the target CPU (60 %), except where it is capped at max_size
+    if max(plan["desired"]) < plan["max_size"]:
+        assert p90.max() <= 60.0 + 1e-3
+    # and it is not a flat line: the load's daily cycle shows through
+    assert mean.max() - mean.min() > 5.0
+
+
 def test_analyze_demo_memory_leak_is_flagged(demo_outputs: dict[str, object]) -> None:
     out = demo_outputs["i-0b7c1d2e3f4a5b6c7"]
     assert any(i.metric == "MemoryUtilization" for i in out.insights)  # type: ignore[attr-defined]

@@ -2008,7 +2008,6 @@ def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str
     plan, fc, cap, load_name, unit = gp.plan, gp.forecast, gp.capacity, gp.load_name, gp.unit
     current_n, est, load_series = gp.current, gp.estimator, gp.load_series
     cpu, min_size = resource.series["CPUUtilization"], plan.min_size
-    horizon = fc.horizon
     capacity_line = np.asarray(plan.desired, dtype=np.float64) * cap.per_instance
     detail[load_name] = _plot(load_series.timestamps, load_series.values, fc, {"capacity": capacity_line})
     detail[load_name]["capacity_per_instance"] = cap.to_dict()
@@ -2115,14 +2114,34 @@ def _asg_insights(resource: ResourceMetrics, p: dict[str, Any], detail: dict[str
                 load_name,
             )
         )
-    # Forecast of the other metrics for the report (no extra insights: the plan covers them).
+    # CPU per instance under the plan, for the report (no extra insights: the plan covers them).
     if load_name != "CPUUtilization":
-        try:
-            _, cfc = _fit_forecast(cpu, horizon)
-            detail["CPUUtilization"] = _plot(cpu.timestamps, cpu.values, cfc)
-        except InsufficientDataError as exc:
-            detail["CPUUtilization"] = {"skipped": str(exc)}
+        detail["CPUUtilization"] = _plot(cpu.timestamps, cpu.values, _cpu_under_plan(fc, plan, cap))
+        detail["CPUUtilization"]["forecast"]["under_plan"] = True
     return insights
+
+
+def _cpu_under_plan(fc: Forecast, plan: CapacityPlan, cap: CapacityEstimate) -> Forecast:
+    """The CPU per instance that the plan implies: the learnt line ``cpu = a + b * load per instance`` applied to
+    the load forecast and its bands over the planned group size (clipped to 0-100 %).
+
+    This is what the plan commits to. A forecast of the CPU series on its own would extrapolate a per-instance
+    figure as if the group kept its size, which the plan changes (it was also a second full forecast per group).
+    """
+    n = np.maximum(np.asarray(plan.desired, dtype=np.float64), 1.0)
+
+    def cpu(load: tuple[float, ...]) -> tuple[float, ...]:
+        per_instance = np.asarray(load, dtype=np.float64) / n
+        return tuple(np.clip(cap.cpu_intercept + cap.cpu_per_request * per_instance, 0.0, 100.0).tolist())
+
+    return dataclasses.replace(
+        fc,
+        mean=cpu(fc.mean),
+        lower_80=cpu(fc.lower_80),
+        upper_80=cpu(fc.upper_80),
+        lower_95=cpu(fc.lower_95),
+        upper_95=cpu(fc.upper_95),
+    )
 
 
 def _aligned(series: Sequence[MetricSeries]) -> tuple[np.ndarray, np.ndarray]:
@@ -2345,7 +2364,9 @@ def analyze(resource: ResourceMetrics, **params: Any) -> ModelOutput:
         ``insights`` (proactive), ``detail`` per forecast metric: ``{"timestamps", "values", "forecast":
         {"timestamps", "mean", "lower", "upper", "lower_80", "upper_80", ...}, "seasonality", "confidence"}``
         (at most 600 points each), plus ``plan`` and ``capacity_per_instance`` for groups; ``{"skipped": reason}``
-        for a metric without enough data.
+        for a metric without enough data. For a group planned on its request metric, ``CPUUtilization``'s
+        forecast is the CPU per instance under the plan (``"under_plan": true``): the learnt CPU line applied to the
+        load forecast over the planned size.
 
     Raises
     ------
