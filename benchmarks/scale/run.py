@@ -60,7 +60,7 @@ class Warm:
     kernel: str  # the compiled kernel library used, or "none"
 
 
-def warm_cpu_per_resource(repeats: int = 5) -> Warm:
+def warm_cpu_per_resource(repeats: int = 9) -> Warm:
     """Warm CPU of every registered model on every demo resource (14 d at 5 min), median of ``repeats``."""
     from cloudsage.core import native
     from cloudsage.core.errors import CloudSageError

@@ -222,3 +222,42 @@ def test_credit_kernel_equals_the_python_loop(lib, util, start, vcpu):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cost, "native_library", lambda: None)
         assert got == cost.credit_exhausted_share(u, spec, 300.0, start)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 6000),
+    window=st.sampled_from([12, 288, 2016]),
+    lag=st.sampled_from([1, 12, 288, 2016]),
+    nan_share=st.sampled_from([0.0, 0.01, 0.3, 1.0]),
+    offset=st.sampled_from([0.0, 1e3, 1e9]),
+    daily=st.sampled_from([0.0, 5.0]),
+    rounded=st.booleans(),
+)
+def test_seasonality_correlation_kernel_is_within_its_bound(
+    lib, seed, n, window, lag, nan_share, offset, daily, rounded
+):
+    """cs_season_acf equals numpy's correlation to well within the margin that _acf trusts it by, or says it can't."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    h = offset + rng.normal(0, 1, n) + daily * np.sin(2 * np.pi * t / 288)
+    if rounded:
+        h = np.round(h)
+    h[rng.random(n) < nan_share] = np.nan
+    exact = an._lag_corr(h - an._centered_mean(h, window), lag)
+    work, out = np.empty(4 * (n + 1)), np.zeros(2)
+    lib.cs_season_acf(h.ctypes.data, n, window, lag, work.ctypes.data, out.ctypes.data)
+    if not out[1]:
+        assert abs(out[0] - exact) <= 1e-3 * an._ACF_EXACT_MARGIN
+    # and _acf gives numpy's value bit for bit near a threshold or when the kernel cannot bound its error
+    assert an._acf(h, window, lag, lib, near=(exact,)) == exact
+    assert an._acf(h, window, lag, None) == exact
+
+
+def test_seasonality_correlation_of_a_flat_series_comes_from_numpy(lib):
+    h = np.full(2000, 7.0)
+    work, out = np.empty(4 * 2001), np.zeros(2)
+    lib.cs_season_acf(h.ctypes.data, 2000, 288, 288, work.ctypes.data, out.ctypes.data)
+    assert out[1] == 1.0  # the residuals are all zero: no bound on a correlation of rounding errors
+    assert an._acf(h, 288, 288, lib, near=(0.3,)) == an._lag_corr(h - an._centered_mean(h, 288), 288)

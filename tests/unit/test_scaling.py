@@ -452,7 +452,7 @@ def test_analyze_demo_asg_reports_the_cpu_the_plan_implies(demo_outputs: dict[st
     fc, plan = cpu["forecast"], out.detail["RequestCount"]["plan"]  # type: ignore[attr-defined]
     assert fc["under_plan"] is True
     lower, mean, p90, upper = (np.asarray(fc[k], dtype=float) for k in ("lower", "mean", "upper_80", "upper"))
-    assert np.all((0 <= lower) & (lower <= mean) & (mean <= p90) & (p90 <= upper) & (upper <= 100))
+    assert np.all((lower >= 0) & (lower <= mean) & (mean <= p90) & (p90 <= upper) & (upper <= 100))
     # the plan sizes the group for p90 load at the target CPU (60 %), except where it is capped at max_size
     if max(plan["desired"]) < plan["max_size"]:
         assert p90.max() <= 60.0 + 1e-3

@@ -75,6 +75,8 @@ def library() -> ctypes.CDLL | None:
             lib.cs_quiet_run.restype = None
             lib.cs_quiet_run.argtypes = [ptr, i64, i64, ctypes.c_double, ptr, ptr, ptr, ptr]
             lib.cs_credit_empty.restype = i64
+            lib.cs_season_acf.restype = None
+            lib.cs_season_acf.argtypes = [ptr, i64, i64, i64, ptr, ptr]
             lib.cs_credit_empty.argtypes = [ptr, i64, ctypes.c_double, ctypes.c_double]
         except AttributeError:
             continue  # an older build without one of the kernels

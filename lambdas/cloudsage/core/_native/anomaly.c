@@ -395,3 +395,114 @@ int64_t cs_credit_empty(const double *net, int64_t n, double cap, double balance
     }
     return empty;
 }
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The daily seasonality check's statistic: _lag_corr(h - _centered_mean(h, window), lag).
+ *
+ * The centred mean, the residuals, the winsorising percentiles and the clipping are the Python code's to the last
+ * bit (a sequential cumulative sum like numpy's cumsum, order statistics by selection, numpy's interpolation). The
+ * means and the three sums of products add in plain order where numpy adds pairwise, so the correlation may differ
+ * in the last bits: each sum's relative error is below n * 2**-53, so the correlation's error is below about 1e-11
+ * for n <= 20,000, unless the centred sums cancel (a spread below a millionth of the values' size), which out[1]
+ * flags. The caller only compares the correlation with thresholds, and asks numpy for the exact value whenever it
+ * lies within 1e-9 of one or out[1] is set: the decisions are the Python code's. out: correlation, flag.
+ */
+static double select_kth(double *a, int64_t lo, int64_t hi, int64_t k) { /* k-th smallest of a[lo..hi), in place */
+    hi--;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        const double x = a[mid], y = a[lo], z = a[hi]; /* median of three as the pivot */
+        const double pivot = (x < y) ? ((y < z) ? y : ((x < z) ? z : x)) : ((x < z) ? x : ((y < z) ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i <= j) {
+                const double tmp = a[i];
+                a[i] = a[j];
+                a[j] = tmp;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[k];
+}
+
+static double min_of(const double *a, int64_t lo, int64_t hi) {
+    double m = a[lo];
+    for (int64_t i = lo + 1; i < hi; i++)
+        if (a[i] < m) m = a[i];
+    return m;
+}
+
+static double clip(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+void cs_season_acf(const double *h, int64_t n, int64_t window, int64_t lag, double *work, double *out) {
+    double *c = work, *u = work + (n + 1), *v = work + 2 * (n + 1); /* 3 * (n + 1) doubles ... */
+    int64_t *k = (int64_t *)(work + 3 * (n + 1));                   /* ... and n + 1 integers */
+    out[0] = 0.0;
+    out[1] = 0.0;
+    c[0] = 0.0;
+    k[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int ok = h[i] == h[i];
+        c[i + 1] = c[i] + (ok ? h[i] : 0.0);
+        k[i + 1] = k[i] + ok;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t lo = i - window / 2;
+        if (lo < 0) lo = 0;
+        if (lo > n) lo = n;
+        int64_t hi = lo + window;
+        if (hi > n) hi = n;
+        const int64_t cnt = k[hi] - k[lo];
+        u[i] = h[i] - (cnt > 0 ? (c[hi] - c[lo]) / (double)cnt : NAN);
+    }
+    if (lag >= n) return;
+    int64_t pairs = 0, nv = 0;
+    for (int64_t i = 0; i + lag < n; i++) pairs += (u[i] == u[i]) && (u[i + lag] == u[i + lag]);
+    if (pairs < (10 > lag / 2 ? 10 : lag / 2)) return;
+    for (int64_t i = 0; i < n; i++)
+        if (u[i] == u[i]) v[nv++] = u[i];
+    /* np.percentile(valid u, [1, 99]) as _percentile_1_99: v stays a permutation of the values, select on all */
+    const double vis[2] = {(double)(nv - 1) * (1.0 / 100), (double)(nv - 1) * (99.0 / 100)};
+    double q[2];
+    for (int a = 0; a < 2; a++) {
+        if (vis[a] >= (double)(nv - 1)) {
+            q[a] = select_kth(v, 0, nv, nv - 1);
+            continue;
+        }
+        const int64_t lo = (int64_t)floor(vis[a]);
+        const double x0 = select_kth(v, 0, nv, lo);
+        const double x1 = min_of(v, lo + 1, nv); /* everything right of lo is >= x0: the next order statistic */
+        const double t = vis[a] - (double)lo, d = x1 - x0;
+        q[a] = t >= 0.5 ? x1 - d * (1 - t) : x0 + d * t; /* numpy's lerp, both branches */
+    }
+    double sa = 0.0, sb = 0.0, raw_aa = 0.0, raw_bb = 0.0;
+    for (int64_t i = 0; i + lag < n; i++) {
+        if (!((u[i] == u[i]) && (u[i + lag] == u[i + lag]))) continue;
+        const double a = clip(u[i], q[0], q[1]), b = clip(u[i + lag], q[0], q[1]);
+        sa += a;
+        sb += b;
+        raw_aa += a * a;
+        raw_bb += b * b;
+    }
+    const double ma = sa / (double)pairs, mb = sb / (double)pairs;
+    double saa = 0.0, sbb = 0.0, sab = 0.0;
+    for (int64_t i = 0; i + lag < n; i++) {
+        if (!((u[i] == u[i]) && (u[i + lag] == u[i + lag]))) continue;
+        const double a = clip(u[i], q[0], q[1]) - ma, b = clip(u[i + lag], q[0], q[1]) - mb;
+        saa += a * a;
+        sbb += b * b;
+        sab += a * b;
+    }
+    if (!(saa > 1e-12 * raw_aa) || !(sbb > 1e-12 * raw_bb)) { /* the centred sums cancel: no bound */
+        out[1] = 1.0;
+        return;
+    }
+    out[0] = sab / sqrt(saa * sbb);
+}

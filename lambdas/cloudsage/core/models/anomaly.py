@@ -548,6 +548,27 @@ def _lag_corr(u: np.ndarray, lag: int) -> float:
     return float(np.add.reduce(a * b)) / den if den > 0 else 0.0
 
 
+_ACF_EXACT_MARGIN = 1e-9  # the kernel's correlation is within ~1e-11 of numpy's: exact within this of a threshold
+
+
+def _acf(h: np.ndarray, window: int, lag: int, lib: Any, near: Sequence[float] = ()) -> float:
+    """``_lag_corr(h - _centered_mean(h, window), lag)`` for comparing with the thresholds ``near``.
+
+    With the compiled kernel (``lib``) the value comes from ``cs_season_acf``, whose sums add in another order than
+    numpy's (within about 1e-11, see the kernel); within ``_ACF_EXACT_MARGIN`` of a threshold, or when the kernel
+    cannot bound its error, numpy's exact value is computed instead, so every comparison comes out as numpy's.
+    """
+    if lib is not None:
+        n = h.shape[0]
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        work, out = np.empty(4 * (n + 1)), np.zeros(2)
+        lib.cs_season_acf(h.ctypes.data, n, window, lag, work.ctypes.data, out.ctypes.data)
+        value = float(out[0])
+        if not out[1] and all(abs(value - x) > _ACF_EXACT_MARGIN for x in near):
+            return value
+    return _lag_corr(h - _centered_mean(h, window), lag)
+
+
 def _slot_median(u: np.ndarray, first_slot: int, n_slots: int, bin_steps: int = 1, pool: int = 0) -> np.ndarray:
     """Per-slot median of ``u`` (slot of u[0] is ``first_slot``; NaN skipped; 0 for an empty slot).
 
@@ -594,7 +615,11 @@ def _centred(profile: np.ndarray) -> list[float]:
 
 
 def _check_seasonality(
-    cfg: _Config, st: _State, before_change: Callable[[], None] | None = None, hist: np.ndarray | None = None
+    cfg: _Config,
+    st: _State,
+    before_change: Callable[[], None] | None = None,
+    hist: np.ndarray | None = None,
+    lib: Any = None,
 ) -> None:
     """At a day boundary: switch the daily/weekly profiles on or off from the history seen so far.
 
@@ -602,7 +627,8 @@ def _check_seasonality(
 
     Uses the raw history (winsorised in the correlation, medians per slot): the cleaned history is only as good
     as the model that cleaned it, and the model is what is being chosen here. ``hist``, when given, is
-    ``st.hist`` as an array (the compiled kernel's driver keeps one).
+    ``st.hist`` as an array (the compiled kernel's driver keeps one); ``lib``, the compiled kernels, computes the
+    correlations (the same decisions, see :func:`_acf`).
     """
     h = np.asarray(st.hist, dtype=np.float64) if hist is None else hist
     n_valid = h.shape[0] - int(np.count_nonzero(np.isnan(h)))
@@ -610,15 +636,21 @@ def _check_seasonality(
     want_daily = want_weekly = False
     if cfg.seasonality != "none" and n_valid >= _MIN_DAILY_CYCLES * day:
         if cfg.seasonality == "auto":
-            acf = _lag_corr(h - _centered_mean(h, day), day)
-            want_daily = acf >= (_ACF_OFF if st.daily is not None else _ACF_ON)
+            on_d = _ACF_OFF if st.daily is not None else _ACF_ON
+            want_daily = _acf(h, day, day, lib, (on_d,)) >= on_d
         else:
             want_daily = True
     if want_daily and cfg.seasonality in ("auto", "weekly") and n_valid >= _MIN_WEEKLY_CYCLES * week:
         if cfg.seasonality == "auto":
-            uw = h - _centered_mean(h, week)
-            acf_w, acf_d = _lag_corr(uw, week), _lag_corr(uw, day)
             on = _ACF_OFF if st.weekly is not None else _ACF_ON
+            acf_w = acf_d = math.nan
+            if lib is not None:
+                acf_w, acf_d = _acf(h, week, week, lib), _acf(h, week, day, lib)
+            if lib is None or (
+                abs(acf_w - on) <= _ACF_EXACT_MARGIN or abs(acf_w - acf_d - _WEEKLY_MARGIN) <= 2 * _ACF_EXACT_MARGIN
+            ):  # Python, or near a threshold: numpy's exact values decide
+                uw = h - _centered_mean(h, week)
+                acf_w, acf_d = _lag_corr(uw, week), _lag_corr(uw, day)
             want_weekly = acf_w >= on and acf_w - acf_d >= _WEEKLY_MARGIN
         else:
             want_weekly = True
@@ -972,9 +1004,14 @@ class _Chunk:
             setattr(self, name, getattr(self, name).astype(bool).tolist())
         self.arrays = False
 
-    def flush(self, cfg: _Config, st: _State, done: int) -> None:
+    def flush(self, cfg: _Config, st: _State, done: int, tail: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Run the drift test over the points recorded since the last flush, with the prefix sums as they are
-        after the chunk's first ``done`` points."""
+        after the chunk's first ``done`` points.
+
+        ``tail``: the prefix sums and counts of the chunk's last points, not yet appended to ``st.cs``/``st.cn``
+        (the kernel's driver passes its arrays instead of converting lists); only with more than
+        ``_SCALAR_DRIFT_MAX`` points to flush.
+        """
         z_out, kind_out, ref_out, zthr = self.z, self.kind, self.ref, cfg.z_threshold
         n_rec = len(self.rec_i)
         if self.flushed == n_rec or not st.drift:
@@ -982,9 +1019,11 @@ class _Chunk:
             return
         sl = slice(self.flushed, n_rec)
         self.flushed = n_rec
+        n_cs = len(st.cs) + (0 if tail is None else tail[0].shape[0])
         # the chunk's point done - 1 added the last prefix sum: point j has len(cs) - done + j history points
-        k_off = len(st.cs) - done
+        k_off = n_cs - done
         if n_rec - sl.start <= _SCALAR_DRIFT_MAX:  # a streaming update of a few points: numpy's overhead dominates
+            assert tail is None, "the point-by-point test reads st.cs"
             recs = (self.rec_i, self.rec_sig, self.rec_seas)
             idx, sigs, seas_l = (a[sl] if isinstance(a, list) else a[sl].tolist() for a in recs)
             cs, cn = st.cs, st.cn
@@ -999,7 +1038,13 @@ class _Chunk:
         base = max(0, k_off + int(idx_a[0]) - _DRIFT_SEGMENTS * max(cfg.segs))
         ks, ts = idx_a + (k_off - base), idx_a + self.t0
         sig, seas = np.asarray(self.rec_sig[sl]), np.asarray(self.rec_seas[sl])
-        csa, cna = np.asarray(st.cs[base:]), np.asarray(st.cn[base:], dtype=np.int64)
+        if tail is None:
+            csa, cna = np.asarray(st.cs[base:]), np.asarray(st.cn[base:], dtype=np.int64)
+        elif base >= len(st.cs):
+            csa, cna = tail[0][base - len(st.cs) :], tail[1][base - len(st.cs) :]
+        else:
+            csa = np.concatenate((np.asarray(st.cs[base:]), tail[0]))
+            cna = np.concatenate((np.asarray(st.cn[base:], dtype=np.int64), tail[1]))
         if self.arrays:
             zb, kb, rb = z_out[idx_a], kind_out[idx_a], ref_out[idx_a]
         else:
@@ -1413,7 +1458,7 @@ class _NativeRun:
                     ch.flush(cfg, st, done)
 
                 st.level = float(S[0])
-                _check_seasonality(cfg, st, before_change, self.full[self.h0 + i - hist_len : self.h0 + i])
+                _check_seasonality(cfg, st, before_change, self.full[self.h0 + i - hist_len : self.h0 + i], self.lib)
                 S[0] = st.level
                 if any(a is not b for a, b in zip((st.daily, st.weekly, st.slot_abs), self.profiles, strict=True)):
                     self._load_profiles()
@@ -1439,6 +1484,10 @@ class _NativeRun:
             elif event == 2:  # point i reaches the burst recheck step: refresh first, then the kernel scores it
                 I[11] = int(I[0])
                 _refresh_bursts(cfg, st, int(I[0]))
+        a, m = self.synced, int(I[10])
+        ch.rec_i, ch.rec_sig, ch.rec_seas = self.rec_i[:m], self.rec_sig[:m], self.rec_seas[:m]
+        if m - ch.flushed > _SCALAR_DRIFT_MAX:  # the last drift flush from the kernel's arrays, not from st's lists
+            ch.flush(cfg, st, n, (self.cs[a:n], self.cn[a:n]))
         self._sync(n)
         self._unpack()
         self._store_profiles()
