@@ -174,8 +174,9 @@ def _t3_score(z: np.ndarray) -> np.ndarray:
     return np.clip((2.0 / math.pi) * (np.arctan(a) + a / (1.0 + a * a)), 0.0, 1.0)
 
 
+@functools.lru_cache(maxsize=64)
 def _z_for_score(score: float) -> float:
-    """Inverse of :func:`_t3_score` by bisection (called once per configuration)."""
+    """Inverse of :func:`_t3_score` by bisection (200 steps: remembered per score, every metric asks again)."""
     lo, hi = 0.0, 1e9
     for _ in range(200):
         mid = 0.5 * (lo + hi)
@@ -731,11 +732,28 @@ def _refresh_bursts(cfg: _Config, st: _State, t: int) -> None:
     st.habit = _habits(cfg, st.bursts, scale) if cfg.day and st.bursts else None
 
 
-class _HabitTable(list):  # type: ignore[type-arg]
-    """Per daily slot: ``(burst days, latest day, scale)`` or None (a list, what the Python loop reads), with the same
-    table as three arrays in ``arrays`` (what the compiled kernel reads; ``-1`` burst days for None)."""
+class _HabitTable:
+    """Per daily slot, the habit of bursts at that time of day: three arrays (``arrays``: days with a burst, ``-1``
+    where that is no habit; latest such day; scale), what the compiled kernel reads; and ``rows``, the same as
+    ``(days, latest day, scale)`` or None per slot, what the Python loop reads (built on first use: a bursty metric
+    refreshes the table hundreds of times, and the kernel never needs the rows)."""
 
-    arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
+    __slots__ = ("_rows", "arrays")
+
+    def __init__(self, days: np.ndarray, last_day: np.ndarray, scales: np.ndarray) -> None:
+        self.arrays = (days, last_day, scales)
+        self._rows: list[tuple[int, int, float] | None] | None = None
+
+    @property
+    def rows(self) -> list[tuple[int, int, float] | None]:
+        if self._rows is None:
+            self._rows = [
+                (d, ld, sc) if d >= 0 else None for d, ld, sc in zip(*(a.tolist() for a in self.arrays), strict=True)
+            ]
+        return self._rows
+
+    def __repr__(self) -> str:
+        return f"_HabitTable{tuple(a.tolist() for a in self.arrays)!r}"
 
 
 def _habits(cfg: _Config, bursts: list[tuple[int, float]], scale: float) -> _HabitTable:
@@ -759,13 +777,8 @@ def _habits(cfg: _Config, bursts: list[tuple[int, float]], scale: float) -> _Hab
     starts = np.cumsum(counts) - counts
     upper = peaks[order][np.clip(starts + np.minimum(counts - 1, (0.8 * counts).astype(np.int64)), 0, None)]
     habit = n_days >= _HABIT_MIN_DAYS
-    scales = scale * upper  # elementwise: the same product as scale * float(upper[k])
-    table = _HabitTable(
-        (nd, ld, sc) if ok else None
-        for nd, ld, sc, ok in zip(n_days.tolist(), last_day.tolist(), scales.tolist(), habit.tolist(), strict=True)
-    )
-    table.arrays = (np.where(habit, n_days, -1).astype(np.int64), last_day, scales)
-    return table
+    # scale * upper elementwise: the same product as scale * float(upper[k]) per slot
+    return _HabitTable(np.where(habit, n_days, -1).astype(np.int64), last_day, scale * upper)
 
 
 def _upper(values: list[float]) -> float:
@@ -1244,7 +1257,7 @@ def _python_points(
         if st.burst_floor > sigma:  # bursts this size keep coming back: they are part of normal behaviour
             sigma = st.burst_floor
         if st.habit is not None:
-            habit = st.habit[t % day]
+            habit = st.habit.rows[t % day]
             # earlier days only: a burst earlier today is not yet a habit
             if habit is not None and habit[2] > sigma and habit[0] - (habit[1] == t // day) >= _HABIT_MIN_DAYS:
                 sigma = habit[2]
