@@ -17,6 +17,7 @@ it); the cost calculation uses each model's median over the demo resources (a fl
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import math
@@ -189,7 +190,7 @@ def replicated_fleet(n: int, days: int, period: int) -> Any:
     return dataclasses.replace(fleet, resources=tuple(resources), incidents=(), normal_periods=())
 
 
-def local_run(n: int, days: int, period: int, batch_size: int) -> dict[str, float]:
+def local_run(n: int, days: int, period: int, batch_size: int) -> dict[str, Any]:
     from cloudsage.local.pipeline import run_pipeline, source_from_demo
 
     fleet = replicated_fleet(n, days, period)
@@ -209,6 +210,10 @@ def local_run(n: int, days: int, period: int, batch_size: int) -> dict[str, floa
         "batches": len(result.execution_output.get("batches", [])),
         "insights": len(result.insights),
         "failures": len(result.failures),
+        "failure_kinds": dict(
+            collections.Counter(f"{f.get('model')}: {f.get('error')}" for f in result.failures).most_common()
+        ),
+        "not_applicable": len(result.not_applicable),
         "wall_s": wall,
         "cpu_s": cpu,
         "wall_ms_per_resource": wall / n * 1000,
@@ -307,15 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in cold.items():
         print(f"   {name:<12} {s:8.2f} s")
 
-    run: dict[str, float] = {}
+    run: dict[str, Any] = {}
     if not args.skip_run:
         print(
             f"3. local run over {args.resources} resources ({args.days} d at {args.period} s) through the state machine"
         )
         run = local_run(args.resources, args.days, args.period, args.batch_size)
         print(
-            f"   {run['batches']:.0f} batches, {run['insights']:.0f} insights, {run['failures']:.0f} failed model tasks"
+            f"   {run['batches']:.0f} batches, {run['insights']:.0f} insights, "
+            f"{run['failures']:.0f} failed model tasks, {run['not_applicable']:.0f} not applicable"
         )
+        for kind, count in run["failure_kinds"].items():
+            print(f"     {count:>5} x {kind}")
         print(
             f"   wall {run['wall_s']:.1f} s ({run['wall_ms_per_resource']:.1f} ms/resource), "
             f"CPU {run['cpu_s']:.1f} s ({run['cpu_ms_per_resource']:.1f} ms/resource, emulator included)"

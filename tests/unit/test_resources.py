@@ -186,3 +186,42 @@ def test_analyze_misspelt_option_is_an_error_naming_it() -> None:
     with pytest.raises(InputValidationError) as err:
         analyze(web, target_cpu=55)
     assert err.value.field == "target_cpu"
+
+
+def test_metrics_with_different_spans_are_put_on_one_and_every_model_runs() -> None:
+    """CloudWatch leaves out a metric's empty trailing periods: NetworkOut one hour short, CPU starting an hour late
+    (a 167- vs 168-point week crashed the classifier with a broadcast error in the 1,000-resource run)."""
+    from cloudsage.core.registry import MODEL_SPECS
+
+    rng = np.random.default_rng(4)
+    n, t0 = 168, 1_700_000_000 - 1_700_000_000 % 3600
+    cpu = 20 + 10 * np.sin(np.arange(n) * 2 * np.pi / 24) + rng.normal(0, 1, n)
+    net = 1e8 * (1 + rng.random(n))
+    series = {
+        "CPUUtilization": MetricSeries("i-x", "CPUUtilization", t0 + 3600, 3600, cpu[1:]),
+        "NetworkIn": MetricSeries("i-x", "NetworkIn", t0, 3600, net, stat="Sum"),
+        "NetworkOut": MetricSeries("i-x", "NetworkOut", t0, 3600, net[:-1], stat="Sum"),
+    }
+    r = ResourceMetrics("i-x", "ec2", series, {"instance_type": "m5.large"})
+    # Given series of 167, 168 and 167 points / Then they share the 168-point span, NaN where a metric had nothing
+    assert {len(s) for s in r.series.values()} == {n} and {s.start for s in r.series.values()} == {t0}
+    assert np.isnan(r.series["CPUUtilization"].values[0]) and np.isnan(r.series["NetworkOut"].values[-1])
+    assert (
+        r.series["CPUUtilization"].values[1:].tolist()
+        == MetricSeries("i", "CPUUtilization", 0, 3600, cpu[1:]).values.tolist()
+    )
+    # and every model either analyses it or says it does not apply (never a crash)
+    for spec in MODEL_SPECS:
+        try:
+            out = spec.load_analyze()(r)
+        except InsufficientDataError:
+            continue
+        assert isinstance(out, ModelOutput)
+
+
+def test_series_on_another_phase_or_period_are_left_as_they_are() -> None:
+    a = MetricSeries("i-x", "CPUUtilization", 0, 300, np.ones(10))
+    b = MetricSeries("i-x", "NetworkIn", 150, 300, np.ones(5))  # half a period off: no common grid
+    c = MetricSeries("i-x", "NetworkOut", 0, 3600, np.ones(3))  # another period
+    r = ResourceMetrics("i-x", "ec2", {"CPUUtilization": a, "NetworkIn": b, "NetworkOut": c})
+    assert r.series["NetworkIn"] is b and r.series["NetworkOut"] is c and r.series["CPUUtilization"] is a

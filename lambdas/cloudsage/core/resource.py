@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from cloudsage.core.errors import InputValidationError
 from cloudsage.core.series import MetricSeries
@@ -22,7 +26,10 @@ class ResourceMetrics:
     resource_type : str
         One of :data:`RESOURCE_TYPES`.
     series : dict of str to MetricSeries
-        Metric name to series; every series belongs to ``resource_id``.
+        Metric name to series; every series belongs to ``resource_id``. Series on the same grid (same period and
+        phase) are put on one common span, missing points NaN, so the models can combine them point by point:
+        CloudWatch leaves out a metric's trailing or leading empty periods, and posted or CSV metrics may start
+        and end anywhere.
     attributes : dict
         Known facts (instance type, instance count, region, tags).
     """
@@ -38,6 +45,7 @@ class ResourceMetrics:
         for name, s in self.series.items():
             if s.resource_id != self.resource_id or s.metric != name:
                 raise InputValidationError(f"series {s.resource_id}/{s.metric} filed under {name}", field="series")
+        object.__setattr__(self, "series", _on_common_spans(self.series))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,3 +120,23 @@ class ResourceSpec:
             )
             for m in self.metrics
         ]
+
+
+def _on_common_spans(series: dict[str, MetricSeries]) -> dict[str, MetricSeries]:
+    """The series, those sharing a grid (period and phase) padded with NaN to their common first and last point."""
+    groups: dict[tuple[int, float], list[str]] = defaultdict(list)
+    for name, s in series.items():
+        groups[(s.period, s.start % s.period)].append(name)
+    out = dict(series)
+    for (period, _), names in groups.items():
+        t0 = min(series[m].start for m in names)
+        n = int(round((max(series[m].end for m in names) - t0) / period)) + 1
+        for m in names:
+            s = series[m]
+            if s.start == t0 and len(s) == n:
+                continue
+            values = np.full(n, np.nan)
+            offset = int(round((s.start - t0) / period))
+            values[offset : offset + len(s)] = s.values
+            out[m] = dataclasses.replace(s, start=t0, values=values)
+    return out
