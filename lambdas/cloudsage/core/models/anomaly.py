@@ -1385,18 +1385,18 @@ class _NativeRun:
         )  # fmt: skip
         self.S, self.I = np.zeros(12), np.zeros(12, dtype=np.int64)
         self.synced = 0  # chunk points before this one are in st's history lists
-        self.profiles: tuple[Any, ...] = ()  # st's daily, weekly and slot_abs lists that self.arrays mirror
-        self.arrays: list[np.ndarray | None] = []
+        self.profiles: tuple[Any, ...] = ()  # st's daily, weekly and slot_abs lists that self.profile_arrays mirror
+        self.profile_arrays: list[np.ndarray | None] = []
         self.habit: Any = None  # st.habit that self.habit_arrays mirror
         self.habit_arrays: list[np.ndarray | None] = [None, None, None]
 
     def _load_profiles(self) -> None:
         st = self.st
         self.profiles = (st.daily, st.weekly, st.slot_abs)
-        self.arrays = [None if p is None else np.asarray(p, dtype=np.float64) for p in self.profiles]
+        self.profile_arrays = [None if p is None else np.asarray(p, dtype=np.float64) for p in self.profiles]
 
     def _store_profiles(self) -> None:
-        for lst, arr in zip(self.profiles, self.arrays, strict=True):
+        for lst, arr in zip(self.profiles, self.profile_arrays, strict=True):
             if lst is not None and arr is not None:
                 lst[:] = arr.tolist()
 
@@ -1486,7 +1486,7 @@ class _NativeRun:
             S[7], S[8] = st.burst_floor, float(st.burst_recheck)
             if st.habit is not self.habit:
                 self._load_habit()
-            profiles = [None if a is None else a.ctypes.data for a in (*self.arrays, *self.habit_arrays)]
+            profiles = [None if a is None else a.ctypes.data for a in (*self.profile_arrays, *self.habit_arrays)]
             i = self.lib.cs_anomaly_run(vptr, i, stop, *head, *profiles, *tail)
             event = int(I[9])
             if event == 1:  # a burst ended at the point before i
