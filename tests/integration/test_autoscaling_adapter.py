@@ -151,3 +151,44 @@ def test_cli_schedule_unknown_group_names_the_known_ones(tmp_path: Any) -> None:
     csv_path = _recent_group_csv(tmp_path, "web-asg")
     with pytest.raises(SystemExit, match="no metrics for group 'nope' \\(resources: web-asg\\)"):
         main(["schedule", "--group", "nope", "--metrics", str(csv_path)])
+
+
+def test_cli_schedule_apply_plans_inside_the_groups_own_bounds(moto_aws: None, tmp_path: Any, capsys: Any) -> None:
+    """With --apply (or --source cloudwatch) the plan stays inside the group's MinSize/MaxSize as Auto Scaling has
+    them: a desired size outside would be rejected. Flags still win."""
+    from cloudsage.local.cli import main
+
+    ec2 = boto3.client("ec2")
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    ec2.create_launch_template(
+        LaunchTemplateName="narrow", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"}
+    )
+    asg = boto3.client("autoscaling")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="narrow-asg",
+        LaunchTemplate={"LaunchTemplateName": "narrow"},
+        MinSize=3,
+        MaxSize=4,
+        DesiredCapacity=3,
+        AvailabilityZones=["us-east-1a"],
+    )
+    csv_path = _recent_group_csv(tmp_path, "narrow-asg")
+    # Given a group bounded to 3-4 instances / When its plan is applied
+    assert main(["schedule", "--group", "narrow-asg", "--metrics", str(csv_path), "--apply"]) == 0
+    out = capsys.readouterr().out
+    # Then the plan and every written action stay within 3-4, and the output says where the bounds came from
+    assert "bounds: min 3, max 4 (from the Auto Scaling group)" in out
+    acts = asg.describe_scheduled_actions(AutoScalingGroupName="narrow-asg")["ScheduledUpdateGroupActions"]
+    assert acts and all(3 <= a["DesiredCapacity"] <= 4 for a in acts)
+    # When a flag gives the maximum / Then it wins over the group's, the minimum still comes from the group
+    assert main(["schedule", "--group", "narrow-asg", "--metrics", str(csv_path), "--max-size", "3", "--apply"]) == 0
+    assert "bounds: min 3, max 3 (from flags and the Auto Scaling group)" in capsys.readouterr().out
+
+
+def test_cli_schedule_apply_to_a_missing_group_writes_nothing_and_says_so(moto_aws: None, tmp_path: Any) -> None:
+    from cloudsage.local.cli import main
+
+    csv_path = _recent_group_csv(tmp_path, "ghost-asg")
+    with pytest.raises(SystemExit, match="Auto Scaling has no group 'ghost-asg' here: nothing written"):
+        main(["schedule", "--group", "ghost-asg", "--metrics", str(csv_path), "--apply"])
+    assert boto3.client("autoscaling").describe_scheduled_actions()["ScheduledUpdateGroupActions"] == []

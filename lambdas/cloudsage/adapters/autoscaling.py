@@ -139,6 +139,14 @@ class ScheduledActionWriter:
                 self._print(f"[dry run] {act.describe()}")
         return actions
 
+    def group_bounds(self, group: str) -> dict[str, int]:
+        """The group's ``MinSize`` and ``MaxSize`` as Auto Scaling has them, as ``min_size``/``max_size`` (empty when
+        there is no such group). A plan must stay inside them: Auto Scaling rejects a desired size outside."""
+        groups = self.client.describe_auto_scaling_groups(AutoScalingGroupNames=[group]).get("AutoScalingGroups", [])
+        if not groups:
+            return {}
+        return {"min_size": int(groups[0]["MinSize"]), "max_size": int(groups[0]["MaxSize"])}
+
     def clear(self, group: str) -> int:
         """Delete the CloudSage-written scheduled actions of ``group`` (before writing a fresh plan)."""
         names: list[str] = []

@@ -82,8 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     sched.add_argument("--horizon-hours", type=float, default=48.0, help="plan this far ahead (default 48)")
     sched.add_argument("--warmup-s", type=float, default=300.0, help="instance warm-up: act this much earlier")
     sched.add_argument("--instance-type", help="prices the plan in $/hour (list price; default: instance-hours)")
-    sched.add_argument("--min-size", type=int, help="the group's minimum size (default: its attributes, else 1)")
-    sched.add_argument("--max-size", type=int, help="the group's maximum size (default: its attributes, else 2x)")
+    sched.add_argument(
+        "--min-size",
+        type=int,
+        help="the group's minimum size (default: its MinSize in Auto Scaling with --apply or --source cloudwatch, "
+        "else its attributes, else 1)",
+    )
+    sched.add_argument(
+        "--max-size",
+        type=int,
+        help="the group's maximum size (default: its MaxSize in Auto Scaling with --apply or --source cloudwatch, "
+        "else its attributes, else twice today's size)",
+    )
     sched.add_argument(
         "--recurring", action="store_true", help="write the changes the plan repeats every day as daily cron actions"
     )
@@ -152,8 +162,17 @@ def _schedule(args: argparse.Namespace) -> int:
     if group is None:
         known = ", ".join(sorted(r.resource_id for r in resources)) or "none"
         raise SystemExit(f"cloudsage schedule: no metrics for group {args.group!r} (resources: {known})")
+    writer = ScheduledActionWriter()
     given = {"instance_type": args.instance_type, "min_size": args.min_size, "max_size": args.max_size}
     extra = {k: v for k, v in given.items() if v is not None}
+    bounds_from = _bounds_origin(group.attributes, extra)
+    if (args.source == "cloudwatch" or args.apply) and not {"min_size", "max_size"} <= set(extra):
+        # talking to AWS anyway: the group's own MinSize/MaxSize beat a fleet file's (flags beat both)
+        live = _live_bounds(writer, args.group, fatal=args.apply)
+        extra = {**{k: v for k, v in live.items() if k not in extra}, **extra}
+        if live:
+            flagged = args.min_size is not None or args.max_size is not None
+            bounds_from = "flags and the Auto Scaling group" if flagged else "the Auto Scaling group"
     if extra:
         group = dataclasses.replace(group, attributes={**group.attributes, **extra})
     params = {"horizon_s": args.horizon_hours * 3600.0, "warmup_s": args.warmup_s}
@@ -167,11 +186,11 @@ def _schedule(args: argparse.Namespace) -> int:
         f"target CPU ({gp.capacity.method}); {gp.forecast.seasonality} forecast, {len(gp.forecast.mean)} steps; "
         f"plan {plan.instance_hours:.1f} instance-hours vs {plan.instance_hours_current:.1f} at today's size"
     )
+    print(f"bounds: min {plan.min_size}, max {plan.max_size} (from {bounds_from})")
     print(_plan_table(plan.actions))
     if gp.price_origin:
         print(f"prices: {gp.price_origin}")
     now = time.time()
-    writer = ScheduledActionWriter()
     if args.apply:
         removed = writer.clear(args.group)
         written = writer.write(args.group, plan, apply=True, now=now, recurring=args.recurring)
@@ -190,6 +209,34 @@ def _schedule(args: argparse.Namespace) -> int:
         print(f"nothing to schedule: {why}")
     print("dry run: nothing written (add --apply to write these scheduled actions)")
     return 0
+
+
+def _bounds_origin(attributes: dict[str, Any], flags: dict[str, Any]) -> str:
+    if {"min_size", "max_size"} & set(flags):
+        return "--min-size/--max-size"
+    if {"min_size", "max_size"} & set(attributes):
+        return "the resource's attributes"
+    return "defaults: 1 and twice today's size"
+
+
+def _live_bounds(writer: Any, group: str, *, fatal: bool) -> dict[str, int]:
+    """The group's MinSize/MaxSize from Auto Scaling; empty, with a line saying why, when they cannot be read, or
+    (``fatal``: about to write to the group) an exit before anything is written."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        live: dict[str, int] = writer.group_bounds(group)
+    except (BotoCoreError, ClientError) as exc:
+        why = f"could not read {group}'s MinSize/MaxSize from Auto Scaling ({exc})"
+        if fatal:
+            raise SystemExit(f"cloudsage schedule: {why}: nothing written") from None
+        print(f"note: {why}; planning without them")
+        return {}
+    if not live:
+        if fatal:
+            raise SystemExit(f"cloudsage schedule: Auto Scaling has no group {group!r} here: nothing written")
+        print(f"note: Auto Scaling has no group {group!r}; planning without its MinSize/MaxSize")
+    return live
 
 
 def _schedule_resources(args: argparse.Namespace) -> list[Any]:
