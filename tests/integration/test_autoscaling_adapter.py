@@ -21,22 +21,27 @@ def _plan() -> Any:
     return plan_capacity(fc, 100.0, 2, min_size=1, max_size=10, warmup_s=300.0, cooldown_s=900.0)
 
 
-@pytest.fixture
-def group(moto_aws: None) -> str:
+def _create_group(name: str, min_size: int, max_size: int, desired: int) -> str:
+    """An Auto Scaling group in moto, launched from a launch template of its own."""
     ec2 = boto3.client("ec2")
     ami = ec2.describe_images()["Images"][0]["ImageId"]
     ec2.create_launch_template(
-        LaunchTemplateName="web", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"}
+        LaunchTemplateName=f"{name}-lt", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"}
     )
     boto3.client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName="web-asg",
-        LaunchTemplate={"LaunchTemplateName": "web"},
-        MinSize=1,
-        MaxSize=10,
-        DesiredCapacity=2,
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": f"{name}-lt"},
+        MinSize=min_size,
+        MaxSize=max_size,
+        DesiredCapacity=desired,
         AvailabilityZones=["us-east-1a"],
     )
-    return "web-asg"
+    return name
+
+
+@pytest.fixture
+def group(moto_aws: None) -> str:
+    return _create_group("web-asg", 1, 10, 2)
 
 
 def test_writer_default_is_dry_run_and_writes_nothing(group: str) -> None:
@@ -158,20 +163,8 @@ def test_cli_schedule_apply_plans_inside_the_groups_own_bounds(moto_aws: None, t
     them: a desired size outside would be rejected. Flags still win."""
     from cloudsage.local.cli import main
 
-    ec2 = boto3.client("ec2")
-    ami = ec2.describe_images()["Images"][0]["ImageId"]
-    ec2.create_launch_template(
-        LaunchTemplateName="narrow", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"}
-    )
+    _create_group("narrow-asg", 3, 4, 3)
     asg = boto3.client("autoscaling")
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName="narrow-asg",
-        LaunchTemplate={"LaunchTemplateName": "narrow"},
-        MinSize=3,
-        MaxSize=4,
-        DesiredCapacity=3,
-        AvailabilityZones=["us-east-1a"],
-    )
     csv_path = _recent_group_csv(tmp_path, "narrow-asg")
     # Given a group bounded to 3-4 instances / When its plan is applied
     assert main(["schedule", "--group", "narrow-asg", "--metrics", str(csv_path), "--apply"]) == 0
