@@ -7,10 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from cloudsage.core.errors import InputValidationError
-from cloudsage.core.series import MetricSeries
+from cloudsage.core.series import MetricSeries, align
 
 RESOURCE_TYPES: tuple[str, ...] = ("asg", "ec2", "rds", "cache", "lambda", "other")
 
@@ -128,15 +126,12 @@ def _on_common_spans(series: dict[str, MetricSeries]) -> dict[str, MetricSeries]
     for name, s in series.items():
         groups[(s.period, s.start % s.period)].append(name)
     out = dict(series)
-    for (period, _), names in groups.items():
-        t0 = min(series[m].start for m in names)
-        n = int(round((max(series[m].end for m in names) - t0) / period)) + 1
-        for m in names:
+    for names in groups.values():
+        if len({(series[m].start, len(series[m])) for m in names}) == 1:
+            continue  # already on one span
+        ts, matrix = align([series[m] for m in names])
+        for j, m in enumerate(names):
             s = series[m]
-            if s.start == t0 and len(s) == n:
-                continue
-            values = np.full(n, np.nan)
-            offset = int(round((s.start - t0) / period))
-            values[offset : offset + len(s)] = s.values
-            out[m] = dataclasses.replace(s, start=t0, values=values)
+            if s.start != ts[0] or len(s) != len(ts):
+                out[m] = dataclasses.replace(s, start=float(ts[0]), values=matrix[:, j])
     return out
